@@ -1,0 +1,5 @@
+"""Run the `switchboard` command line with `python -m switchboard`."""
+
+from switchboard.cli import main
+
+raise SystemExit(main())

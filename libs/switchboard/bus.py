@@ -1,0 +1,309 @@
+"""The Kafka plumbing: a publisher that waits for the broker's acks and a batched consumer loop.
+
+The loop reads a batch (`getmany`), hands each event to its handler, sends what the handlers return
+without awaiting each record, waits for every ack, records the handled ids, then commits. Delivery
+is at least once; the handled-id record in Redis makes redelivery after a crash harmless, and output
+ids derived from their cause let downstream consumers drop the rare duplicate publish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter as Tally
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from switchboard.config import KafkaSettings
+from switchboard.contract import CloudEvent, decode, dlq_topic, encode
+from switchboard.dedupe import Deduper
+from switchboard.metrics import BusMetrics
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Any], Awaitable[Sequence[CloudEvent]]]
+# topic -> CloudEvents type -> handler
+HandlerTable = Mapping[str, Mapping[str, Handler]]
+
+# Failures of the infrastructure, not of the record: the batch is retried, never dead-lettered.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    KafkaError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
+
+DLQ_HEADER_PREFIX = "switchboard.dlq."
+
+
+class Publisher(Protocol):
+    """Publishes events and returns once the broker has acknowledged every one."""
+
+    async def publish(self, events: Sequence[CloudEvent]) -> None:
+        """Publish `events` and wait for their acknowledgement."""
+        ...
+
+
+def make_producer(kafka: KafkaSettings, client_id: str) -> AIOKafkaProducer:
+    """Build a producer that waits for all in-sync replicas (acks=all)."""
+    return AIOKafkaProducer(
+        **kafka.client_options(),
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=kafka.enable_idempotence,
+        linger_ms=kafka.linger_ms,
+        compression_type=kafka.compression_type,
+    )
+
+
+def record_key(event: CloudEvent) -> bytes:
+    """Return the Kafka key of an event: its partition key."""
+    return event.partitionkey.encode()
+
+
+class KafkaPublisher:
+    """Sends events with their partition key; `publish` returns after the broker's acks."""
+
+    def __init__(self, producer: AIOKafkaProducer, on_produced: Callable[[str, int], None] | None = None):
+        self._producer = producer
+        self._on_produced = on_produced
+
+    async def send(self, event: CloudEvent) -> asyncio.Future[Any]:
+        """Queue one event and return the future of its acknowledgement."""
+        return await self._producer.send(
+            event.topic(), encode(event), key=record_key(event), headers=[("ce_type", event.type.encode())]
+        )
+
+    async def publish(self, events: Sequence[CloudEvent]) -> None:
+        """Publish `events` and wait until the broker acknowledged all of them."""
+        futures = [await self.send(e) for e in events]
+        if futures:
+            await asyncio.gather(*futures)
+        if self._on_produced is not None:
+            for topic, count in Tally(e.topic() for e in events).items():
+                self._on_produced(topic, count)
+
+
+class DeadLetter(Exception):
+    """A record that cannot be handled; it goes to the dead-letter topic with this reason."""
+
+    def __init__(self, reason: str, error: BaseException | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+
+
+def dead_letter_headers(
+    record: ConsumerRecord, reason: str, error: BaseException | None, group_id: str
+) -> list[tuple[str, bytes]]:
+    """Describe why and from where a record was dead-lettered, in record headers."""
+    detail = f"{type(error).__name__}: {error}" if error is not None else reason
+    headers = {
+        "reason": reason,
+        "error": detail[:2000],
+        "topic": record.topic,
+        "partition": str(record.partition),
+        "offset": str(record.offset),
+        "group": group_id,
+        "at": datetime.now(UTC).isoformat(),
+    }
+    original = [(k, v) for k, v in (record.headers or ()) if not k.startswith(DLQ_HEADER_PREFIX)]
+    return original + [(DLQ_HEADER_PREFIX + k, v.encode()) for k, v in headers.items()]
+
+
+class ConsumerLoop:
+    """Consumes the topics of a handler table in batches, at least once, with a dead-letter topic."""
+
+    def __init__(
+        self,
+        *,
+        group_id: str,
+        handlers: HandlerTable,
+        kafka: KafkaSettings,
+        producer: AIOKafkaProducer,
+        deduper: Deduper,
+        metrics: BusMetrics,
+        client_id: str | None = None,
+    ) -> None:
+        self._group_id = group_id
+        self._handlers = handlers
+        self._kafka = kafka
+        self._producer = producer
+        self._publisher = KafkaPublisher(producer)
+        self._deduper = deduper
+        self._metrics = metrics
+        self._client_id = client_id or group_id
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self.last_error: str | None = None
+        self.last_poll_monotonic: float | None = None
+
+    @property
+    def healthy(self) -> bool:
+        """Tell whether the last poll succeeded and no batch is failing."""
+        return self.last_error is None and self.last_poll_monotonic is not None
+
+    async def start(self) -> None:
+        """Join the consumer group and start consuming in the background."""
+        self._consumer = AIOKafkaConsumer(
+            *self._handlers.keys(),
+            **self._kafka.client_options(),
+            group_id=self._group_id,
+            client_id=self._client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,
+        )
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name=f"consumer-loop-{self._group_id}")
+
+    async def stop(self) -> None:
+        """Finish and commit the batch in hand, then leave the group."""
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout=15)
+            except TimeoutError:
+                self._task.cancel()
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while not self._stopping.is_set():
+            try:
+                await self.step()
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # A failed batch is never committed; it is read again after a pause.
+                kind = "transient" if isinstance(exc, TRANSIENT_ERRORS) else "unexpected"
+                self._metrics.errors.labels(kind).inc()
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("batch failed, retrying in %.1fs: %s", backoff, self.last_error, exc_info=True)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def step(self) -> int:
+        """Consume, handle, publish and commit one batch; return how many records it held."""
+        assert self._consumer is not None, "start() first"
+        batches = await self._consumer.getmany(
+            timeout_ms=self._kafka.poll_timeout_ms, max_records=self._kafka.max_batch_records
+        )
+        self.last_poll_monotonic = time.monotonic()
+        if not batches:
+            self.last_error = None
+            return 0
+        started = time.perf_counter()
+        try:
+            count = await self._handle_batch(batches)
+        except BaseException:
+            self._rewind(batches)
+            raise
+        self.last_error = None
+        self._metrics.batch_seconds.observe(time.perf_counter() - started)
+        self._metrics.batch_records.observe(count)
+        return count
+
+    def _rewind(self, batches: Mapping[TopicPartition, list[ConsumerRecord]]) -> None:
+        # The consumer's position is already past the batch; go back so nothing in it is skipped.
+        assert self._consumer is not None
+        assigned = self._consumer.assignment()
+        for tp, records in batches.items():
+            if records and tp in assigned:
+                self._consumer.seek(tp, records[0].offset)
+
+    async def _handle_batch(self, batches: Mapping[TopicPartition, list[ConsumerRecord]]) -> int:
+        assert self._consumer is not None
+        pending: list[asyncio.Future[Any]] = []
+        produced: Tally[str] = Tally()
+        handled: list[str] = []
+        offsets: dict[TopicPartition, int] = {}
+        count = 0
+        for tp, records in batches.items():
+            if not records:
+                continue
+            count += len(records)
+            self._metrics.consumed.labels(tp.topic).inc(len(records))
+            decoded: list[tuple[ConsumerRecord, CloudEvent]] = []
+            for record in records:
+                try:
+                    decoded.append((record, decode(record.value)))
+                except (ValidationError, ValueError, TypeError) as exc:
+                    pending.append(await self._dead_letter(record, "undecodable", exc))
+            seen = await self._deduper.seen([event.id for _, event in decoded])
+            table = self._handlers.get(tp.topic, {})
+            for record, event in decoded:
+                if event.id in seen:
+                    self._metrics.duplicates.labels(tp.topic).inc()
+                    continue
+                seen.add(event.id)
+                handler = table.get(event.type)
+                if handler is None:
+                    self._metrics.ignored.labels(tp.topic).inc()
+                    continue
+                try:
+                    outputs = await self._call(handler, event)
+                except DeadLetter as dead:
+                    pending.append(await self._dead_letter(record, dead.reason, dead.error))
+                    handled.append(event.id)
+                    continue
+                for output in outputs:
+                    pending.append(await self._publisher.send(output))
+                    produced[output.topic()] += 1
+                handled.append(event.id)
+            offsets[tp] = records[-1].offset + 1
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                self._metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - offsets[tp]))
+        if pending:
+            await asyncio.gather(*pending)
+        for topic, n in produced.items():
+            self._metrics.produced.labels(topic).inc(n)
+        await self._deduper.mark(handled)
+        await self._consumer.commit(offsets)
+        return count
+
+    async def _call(self, handler: Handler, event: CloudEvent) -> Sequence[CloudEvent]:
+        attempts = max(1, self._kafka.handler_attempts)
+        for attempt in range(attempts):
+            try:
+                return await handler(event)
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as exc:
+                if attempt + 1 == attempts:
+                    log.warning("handler failed %d times on %s: %r", attempts, event.id, exc)
+                    raise DeadLetter("handler_failed", exc) from exc
+                await asyncio.sleep(0.01 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def _dead_letter(
+        self, record: ConsumerRecord, reason: str, error: BaseException | None
+    ) -> asyncio.Future[Any]:
+        self._metrics.dead_lettered.labels(record.topic, reason).inc()
+        log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
+        return await self._producer.send(
+            dlq_topic(record.topic),
+            record.value,
+            key=record.key,
+            headers=dead_letter_headers(record, reason, error, self._group_id),
+        )
+
+
+def dead_letter_reason(headers: Iterable[tuple[str, bytes]]) -> dict[str, str]:
+    """Read the dead-letter description back from a DLQ record's headers."""
+    return {
+        k.removeprefix(DLQ_HEADER_PREFIX): v.decode() for k, v in headers if k.startswith(DLQ_HEADER_PREFIX)
+    }

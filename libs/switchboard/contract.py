@@ -1,0 +1,356 @@
+"""The event contract: topic names, the CloudEvents envelope and every event Switchboard publishes.
+
+Every Kafka record value is a CloudEvents 1.0 event in JSON structured mode. The record key is the
+event's `partitionkey` extension attribute (the conversation id for messages, the case id for cases),
+so the events of one conversation or case stay in order on one partition.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+SPEC_VERSION = "1.0"
+# Ids derived from a cause are UUIDv5 in this namespace, so reprocessing a record yields the same ids.
+ID_NAMESPACE = uuid.UUID("6f1c0d3e-5b8a-4c1e-9e0b-2f7f5a9d3c11")
+
+
+class Topic(StrEnum):
+    """Kafka topics of the public contract."""
+
+    MESSAGES_RECEIVED = "messages.received"
+    MESSAGES_CLASSIFIED = "messages.classified"
+    CASES_CUSTOMER_SERVICE = "cases.customer-service"
+    CASES_MARKETING = "cases.marketing"
+    CASES_REVIEW = "cases.review"
+    CASES_ACTIVITY = "cases.activity"
+    SLA_EVENTS = "sla.events"
+
+
+def dlq_topic(topic: str) -> str:
+    """Return the dead-letter topic of a topic."""
+    return f"{topic}.dlq"
+
+
+ALL_TOPICS: tuple[str, ...] = tuple(t.value for t in Topic) + tuple(dlq_topic(t.value) for t in Topic)
+
+
+class Channel(StrEnum):
+    """Where a customer wrote."""
+
+    X = "x"
+    FACEBOOK = "facebook"
+    INSTAGRAM = "instagram"
+    MESSENGER = "messenger"
+    WHATSAPP = "whatsapp"
+    EMAIL = "email"
+    CHAT = "chat"
+    SMS = "sms"
+    REVIEW = "review"
+
+
+class Queue(StrEnum):
+    """The teams a case can be handed to."""
+
+    CUSTOMER_SERVICE = "customer-service"
+    MARKETING = "marketing"
+    REVIEW = "review"
+
+    @property
+    def topic(self) -> Topic:
+        """Return the Kafka topic of this queue."""
+        return Topic(f"cases.{self.value}")
+
+
+Category = Literal["support", "marketing"]
+Visibility = Literal["public", "private"]
+Language = Literal["fr", "en", "other"]
+Sentiment = Literal["negative", "neutral", "positive"]
+Priority = Literal["P1", "P2", "P3", "P4"]
+ActivityType = Literal["responded", "resolved", "waiting_on_customer", "reopened", "reassigned"]
+SlaClock = Literal["first_response", "next_response", "resolution"]
+
+SUPPORT_INTENTS = (
+    "complaint",
+    "outage",
+    "delivery",
+    "billing",
+    "account",
+    "technical",
+    "returns_refund",
+    "product_question",
+)
+MARKETING_INTENTS = ("praise", "campaign", "partnership_press", "chatter", "spam")
+Intent = Literal[
+    "complaint",
+    "outage",
+    "delivery",
+    "billing",
+    "account",
+    "technical",
+    "returns_refund",
+    "product_question",
+    "praise",
+    "campaign",
+    "partnership_press",
+    "chatter",
+    "spam",
+]
+
+
+class Model(BaseModel):
+    """Base of every contract model: unknown fields are refused, so typos surface."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Author(Model):
+    """Who wrote a message, as the channel knows them."""
+
+    id: str = Field(min_length=1, max_length=256)
+    handle: str | None = Field(default=None, max_length=256)
+    name: str | None = Field(default=None, max_length=512)
+    followers: int | None = Field(
+        default=None, ge=0, description="The author's reach when the channel gives it."
+    )
+
+
+class Message(Model):
+    """One normalised inbound message, whatever channel it came from."""
+
+    message_id: str = Field(description="Switchboard's id for this message.")
+    channel: Channel
+    external_id: str = Field(description="The channel's own id for this message.")
+    conversation_id: str = Field(description="Messages of one thread, DM pair or email thread share it.")
+    author: Author
+    text: str
+    created_at: AwareDatetime
+    received_at: AwareDatetime
+    visibility: Visibility
+    in_reply_to: str | None = None
+    language: str | None = Field(default=None, description="Language hint from the channel, if any.")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Classification(Model):
+    """What the classifier decided about a message."""
+
+    category: Category
+    intent: Intent
+    is_complaint: bool
+    language: Language
+    sentiment: Sentiment
+    sentiment_score: float = Field(ge=-1.0, le=1.0)
+    priority: Priority
+    reply_privately: bool
+    confidence: float = Field(ge=0.0, le=1.0)
+    model_version: str
+    explanation: list[str] = Field(default_factory=list, description="The terms that weighed most.")
+
+
+class ClassifiedMessage(Model):
+    """A message and its classification."""
+
+    message: Message
+    classification: Classification
+
+
+class RoutedCase(Model):
+    """A case handed to a queue."""
+
+    case_id: str
+    message_id: str
+    conversation_id: str
+    channel: Channel
+    external_id: str
+    text: str
+    author: Author
+    visibility: Visibility
+    queue: Queue
+    skill_group: str | None = None
+    priority: Priority
+    tags: list[str] = Field(default_factory=list)
+    rule: str = Field(description="The routing rule that decided.")
+    is_new_case: bool
+    message_created_at: AwareDatetime
+    classification: Classification
+
+
+class CaseActivity(Model):
+    """Something the contact centre did on a case."""
+
+    activity_id: str
+    case_id: str
+    type: ActivityType
+    at: AwareDatetime
+    agent: str | None = None
+    note: str | None = None
+    to_queue: Queue | None = Field(default=None, description="Target queue of a `reassigned` activity.")
+
+
+class SlaTimer(Model):
+    """The state of one SLA clock of a case when an SLA event happened."""
+
+    case_id: str
+    clock: SlaClock
+    policy: str
+    queue: Queue
+    channel: Channel
+    priority: Priority
+    started_at: AwareDatetime
+    due_at: AwareDatetime
+    target_seconds: float
+    elapsed_seconds: float = Field(description="Business time elapsed on the clock when the event happened.")
+    threshold: float | None = Field(default=None, description="Fraction of the target, for warnings.")
+    level: int | None = Field(default=None, description="Escalation level, for escalations.")
+    reason: str | None = Field(default=None, description="Why a clock stopped.")
+
+
+class CloudEvent(Model):
+    """A CloudEvents 1.0 envelope in JSON structured mode."""
+
+    specversion: Literal["1.0"] = SPEC_VERSION
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    source: str
+    type: str
+    time: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    subject: str
+    datacontenttype: Literal["application/json"] = "application/json"
+    partitionkey: str = Field(description="CloudEvents partitioning extension: the Kafka record key.")
+    data: Any
+
+    TOPIC: ClassVar[Topic]
+
+    def topic(self) -> str:
+        """Return the topic this event is published to."""
+        return self.TOPIC.value
+
+
+class MessageReceived(CloudEvent):
+    """Ingest accepted a message."""
+
+    type: Literal["switchboard.message.received"] = "switchboard.message.received"
+    data: Message
+    TOPIC: ClassVar[Topic] = Topic.MESSAGES_RECEIVED
+
+
+class MessageClassified(CloudEvent):
+    """The classifier decided what a message is about."""
+
+    type: Literal["switchboard.message.classified"] = "switchboard.message.classified"
+    data: ClassifiedMessage
+    TOPIC: ClassVar[Topic] = Topic.MESSAGES_CLASSIFIED
+
+
+class CaseRouted(CloudEvent):
+    """The router handed a case to a queue."""
+
+    type: Literal["switchboard.case.routed"] = "switchboard.case.routed"
+    data: RoutedCase
+    TOPIC: ClassVar[Topic] = Topic.CASES_REVIEW
+
+    def topic(self) -> str:
+        """Return the topic of the queue the case went to."""
+        return self.data.queue.topic.value
+
+
+class CaseActivityRecorded(CloudEvent):
+    """The contact centre acted on a case."""
+
+    type: Literal["switchboard.case.activity_recorded"] = "switchboard.case.activity_recorded"
+    data: CaseActivity
+    TOPIC: ClassVar[Topic] = Topic.CASES_ACTIVITY
+
+
+class SlaStarted(CloudEvent):
+    """An SLA clock started on a case."""
+
+    type: Literal["switchboard.sla.started"] = "switchboard.sla.started"
+    data: SlaTimer
+    TOPIC: ClassVar[Topic] = Topic.SLA_EVENTS
+
+
+class SlaWarning(CloudEvent):
+    """An SLA clock passed a warning threshold."""
+
+    type: Literal["switchboard.sla.warning"] = "switchboard.sla.warning"
+    data: SlaTimer
+    TOPIC: ClassVar[Topic] = Topic.SLA_EVENTS
+
+
+class SlaBreached(CloudEvent):
+    """An SLA clock passed its due time without an answer."""
+
+    type: Literal["switchboard.sla.breached"] = "switchboard.sla.breached"
+    data: SlaTimer
+    TOPIC: ClassVar[Topic] = Topic.SLA_EVENTS
+
+
+class SlaEscalated(CloudEvent):
+    """A breached case reached a further escalation level."""
+
+    type: Literal["switchboard.sla.escalated"] = "switchboard.sla.escalated"
+    data: SlaTimer
+    TOPIC: ClassVar[Topic] = Topic.SLA_EVENTS
+
+
+class SlaStopped(CloudEvent):
+    """An SLA clock stopped: answered, resolved or paused."""
+
+    type: Literal["switchboard.sla.stopped"] = "switchboard.sla.stopped"
+    data: SlaTimer
+    TOPIC: ClassVar[Topic] = Topic.SLA_EVENTS
+
+
+EVENT_CLASSES: tuple[type[CloudEvent], ...] = (
+    MessageReceived,
+    MessageClassified,
+    CaseRouted,
+    CaseActivityRecorded,
+    SlaStarted,
+    SlaWarning,
+    SlaBreached,
+    SlaEscalated,
+    SlaStopped,
+)
+
+AnyEvent = Annotated[
+    MessageReceived
+    | MessageClassified
+    | CaseRouted
+    | CaseActivityRecorded
+    | SlaStarted
+    | SlaWarning
+    | SlaBreached
+    | SlaEscalated
+    | SlaStopped,
+    Field(discriminator="type"),
+]
+_EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+
+def event_type(cls: type[CloudEvent]) -> str:
+    """Return the CloudEvents `type` of an event class."""
+    return cls.model_fields["type"].default
+
+
+def derive_id(cause_id: str, step: str) -> str:
+    """Return a stable event id for the event that `step` makes of `cause_id`."""
+    return str(uuid.uuid5(ID_NAMESPACE, f"{cause_id}/{step}"))
+
+
+def encode(event: CloudEvent) -> bytes:
+    """Serialise an event as a CloudEvents JSON document."""
+    return event.model_dump_json(exclude_none=True).encode()
+
+
+def decode(raw: bytes | str) -> CloudEvent:
+    """Parse and validate a CloudEvents JSON document into its event class.
+
+    Raises pydantic.ValidationError for anything that is not a known, valid event.
+    """
+    return _EVENT_ADAPTER.validate_json(raw)

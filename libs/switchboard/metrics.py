@@ -1,0 +1,62 @@
+"""Generic Prometheus metrics every consuming service exposes, in a registry of its own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class BusMetrics:
+    """Records in, out and dead-lettered, batch latency and lag of one service's consumer loop."""
+
+    def __init__(self, service: str, registry: CollectorRegistry) -> None:
+        prefix = f"switchboard_{service}"
+        self.consumed = Counter(
+            f"{prefix}_records_consumed", "Records read from Kafka.", ["topic"], registry=registry
+        )
+        self.produced = Counter(
+            f"{prefix}_records_produced", "Records published and acknowledged.", ["topic"], registry=registry
+        )
+        self.dead_lettered = Counter(
+            f"{prefix}_records_dead_lettered",
+            "Records sent to a dead-letter topic.",
+            ["topic", "reason"],
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            f"{prefix}_duplicates_skipped",
+            "Redelivered events skipped because they were already handled.",
+            ["topic"],
+            registry=registry,
+        )
+        self.ignored = Counter(
+            f"{prefix}_events_ignored",
+            "Valid events of a type this service has no handler for.",
+            ["topic"],
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            f"{prefix}_batch_duration_seconds",
+            "Time to handle, publish and commit one consumed batch.",
+            buckets=BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.batch_records = Histogram(
+            f"{prefix}_batch_records",
+            "Records per consumed batch.",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2500),
+            registry=registry,
+        )
+        self.lag = Gauge(
+            f"{prefix}_consumer_lag_records",
+            "Records on the partition not yet consumed (end offset minus position).",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.errors = Counter(
+            f"{prefix}_bus_errors",
+            "Batches retried after a broker or Redis error.",
+            ["kind"],
+            registry=registry,
+        )

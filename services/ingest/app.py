@@ -1,0 +1,281 @@
+"""Ingest: the HTTP front door. Validates, deduplicates, normalises and publishes to Kafka.
+
+A request is answered 2xx only after the broker acknowledged the record; when the broker is down
+or slow the answer is 503 with Retry-After, so the channel retries and nothing accepted is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Body, FastAPI, HTTPException, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
+from pydantic import TypeAdapter, ValidationError
+from switchboard.bus import KafkaPublisher, Publisher
+from switchboard.contract import CaseActivity, CaseActivityRecorded, MessageReceived, derive_id
+from switchboard.service import ReadinessCheck, open_infra, ops_router
+
+from ingest.api import (
+    Accepted,
+    ActivityAccepted,
+    ActivityIn,
+    BatchIn,
+    BatchResult,
+    ItemResult,
+    MessageIn,
+)
+from ingest.config import Settings
+from ingest.intake import normalise
+from ingest.metrics import IngestMetrics, RequestMetricsMiddleware
+from ingest.store import PENDING, RedisSeenStore, SeenStore
+
+NAME = "ingest"
+log = logging.getLogger(__name__)
+_ITEM = TypeAdapter(MessageIn)
+
+
+@dataclass
+class Deps:
+    """Ingest's collaborators; tests pass their own."""
+
+    publisher: Publisher
+    seen: SeenStore
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+
+
+class Unavailable(Exception):
+    """The broker did not acknowledge in time; the client should retry."""
+
+
+def _seen_key(event: MessageReceived) -> str:
+    return f"{event.data.channel.value}:{event.data.external_id}"
+
+
+def create_app(settings: Settings | None = None, deps: Deps | None = None) -> FastAPI:
+    """Build ingest's app; without `deps` its lifespan connects to Redis and the broker."""
+    settings = settings or Settings()
+    registry = CollectorRegistry()
+    metrics = IngestMetrics(registry)
+    holder: dict[str, Deps] = {}
+    if deps is not None:
+        holder["deps"] = deps
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if deps is not None:
+            yield
+            return
+        async with open_infra(settings, NAME) as infra:
+            holder["deps"] = Deps(
+                publisher=KafkaPublisher(infra.producer),
+                seen=RedisSeenStore(infra.redis, settings.redis.key_prefix, settings.dedupe_ttl_seconds),
+                checks=infra.checks,
+            )
+            yield
+        holder.clear()
+
+    app = FastAPI(
+        title="Switchboard ingest",
+        version="0.1.0",
+        description="The front door: channels and integrators post messages and case activity here.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    app.include_router(ops_router(registry, lambda: holder["deps"].checks if "deps" in holder else {}))
+
+    def current() -> Deps:
+        if "deps" not in holder:
+            raise HTTPException(503, "ingest is starting", headers={"Retry-After": "1"})
+        return holder["deps"]
+
+    def unavailable() -> HTTPException:
+        return HTTPException(
+            503,
+            "the broker did not acknowledge the message; retry later",
+            headers={"Retry-After": str(settings.retry_after_seconds)},
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        metrics.rejected.labels("invalid").inc()
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    def check_text(item: MessageIn) -> None:
+        if len(item.text) > settings.max_text_chars:
+            metrics.rejected.labels("text_too_long").inc()
+            raise HTTPException(
+                422, f"text is {len(item.text)} characters; the limit is {settings.max_text_chars}"
+            )
+
+    async def publish(events: list, d: Deps) -> None:
+        try:
+            await asyncio.wait_for(d.publisher.publish(events), timeout=settings.publish_timeout_seconds)
+        except Exception as exc:
+            metrics.publish_failures.inc()
+            log.warning("publish failed: %s", type(exc).__name__)
+            raise Unavailable from exc
+
+    async def store(events: list[MessageReceived], d: Deps) -> list[str]:
+        """Publish new events once; return each one's status (accepted, duplicate or retry)."""
+        keys = [_seen_key(e) for e in events]
+        claims = await d.seen.claim(keys)
+        fresh = [(k, e) for k, e, c in zip(keys, events, claims, strict=True) if c is None]
+        if fresh:
+            try:
+                await publish([e for _, e in fresh], d)
+            except Unavailable:
+                await d.seen.release([k for k, _ in fresh])
+                raise
+            await d.seen.confirm([k for k, _ in fresh])
+        statuses = []
+        for event, claim in zip(events, claims, strict=True):
+            channel = event.data.channel.value
+            if claim is None:
+                metrics.accepted.labels(channel).inc()
+                statuses.append("accepted")
+            elif claim == PENDING:
+                # The first copy is still being published; its outcome is unknown, so ask for a retry.
+                statuses.append("retry")
+            else:
+                metrics.duplicates.labels(channel).inc()
+                statuses.append("duplicate")
+        return statuses
+
+    @app.post(
+        "/v1/messages",
+        status_code=202,
+        response_model=Accepted,
+        summary="Post one inbound message",
+        responses={
+            200: {"model": Accepted, "description": "Already received: the original message id."},
+            422: {"description": "Invalid message, with the reason."},
+            503: {"description": "The broker did not acknowledge; retry after Retry-After seconds."},
+        },
+    )
+    async def post_message(item: MessageIn) -> JSONResponse:
+        d = current()
+        check_text(item)
+        event = normalise(item, d.clock())
+        try:
+            (status,) = await store([event], d)
+        except Unavailable:
+            raise unavailable() from None
+        if status == "retry":
+            raise HTTPException(
+                503, "this message is being stored by another request; retry", headers={"Retry-After": "1"}
+            )
+        body = Accepted(message_id=event.data.message_id, conversation_id=event.partitionkey, status=status)
+        return JSONResponse(body.model_dump(), status_code=202 if status == "accepted" else 200)
+
+    @app.post(
+        "/v1/messages/batch",
+        response_model=BatchResult,
+        summary="Post up to `INGEST_MAX_BATCH_ITEMS` messages; one result per item",
+        responses={413: {"description": "Too many items."}, 503: {"description": "Retry later."}},
+    )
+    async def post_batch(batch: BatchIn) -> BatchResult:
+        d = current()
+        if len(batch.messages) > settings.max_batch_items:
+            metrics.rejected.labels("batch_too_large").inc()
+            raise HTTPException(
+                413, f"{len(batch.messages)} items; a batch holds at most {settings.max_batch_items}"
+            )
+        results: list[ItemResult] = []
+        valid: list[tuple[int, MessageReceived]] = []
+        now = d.clock()
+        for index, raw in enumerate(batch.messages):
+            try:
+                item = _ITEM.validate_python(raw)
+                if len(item.text) > settings.max_text_chars:
+                    raise ValueError(f"text longer than {settings.max_text_chars} characters")
+            except ValidationError as exc:
+                metrics.rejected.labels("invalid").inc()
+                reason = "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'item'}: {e['msg']}" for e in exc.errors()
+                )
+                results.append(ItemResult(index=index, status="invalid", error=reason[:500]))
+                continue
+            except ValueError as exc:
+                metrics.rejected.labels("text_too_long").inc()
+                results.append(ItemResult(index=index, status="invalid", error=str(exc)))
+                continue
+            valid.append((index, normalise(item, now)))
+        # The same message twice in one batch is stored once.
+        first: dict[str, MessageReceived] = {}
+        for _, event in valid:
+            first.setdefault(_seen_key(event), event)
+        try:
+            statuses = dict(zip(first, await store(list(first.values()), d), strict=True))
+        except Unavailable:
+            raise unavailable() from None
+        claimed: set[str] = set()
+        for index, event in valid:
+            key = _seen_key(event)
+            status = statuses[key] if key not in claimed else "duplicate"
+            claimed.add(key)
+            results.append(ItemResult(index=index, status=status, message_id=event.data.message_id))
+        results.sort(key=lambda r: r.index)
+        tally = {
+            s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "invalid", "retry")
+        }
+        return BatchResult(
+            accepted=tally["accepted"],
+            duplicates=tally["duplicate"],
+            invalid=tally["invalid"],
+            retry=tally["retry"],
+            results=results,
+        )
+
+    @app.post(
+        "/v1/cases/{case_id}/activity",
+        status_code=202,
+        response_model=ActivityAccepted,
+        summary="Record what the contact centre did on a case",
+        responses={422: {"description": "Invalid activity."}, 503: {"description": "Retry later."}},
+    )
+    async def post_activity(
+        case_id: Annotated[str, Path(min_length=1, max_length=128)], activity: Annotated[ActivityIn, Body()]
+    ) -> ActivityAccepted:
+        d = current()
+        if activity.type == "reassigned" and activity.to_queue is None:
+            metrics.rejected.labels("invalid").inc()
+            raise HTTPException(422, "a reassigned activity needs to_queue")
+        activity_id = (
+            derive_id(f"{case_id}:{activity.activity_id}", "activity")
+            if activity.activity_id
+            else str(uuid.uuid4())
+        )
+        event = CaseActivityRecorded(
+            id=activity_id,
+            source="switchboard/ingest",
+            subject=case_id,
+            partitionkey=case_id,
+            data=CaseActivity(
+                activity_id=activity_id,
+                case_id=case_id,
+                type=activity.type,
+                at=activity.at,
+                agent=activity.agent,
+                note=activity.note,
+                to_queue=activity.to_queue,
+            ),
+        )
+        try:
+            await publish([event], d)
+        except Unavailable:
+            raise unavailable() from None
+        metrics.activities.labels(activity.type).inc()
+        return ActivityAccepted(activity_id=activity_id, case_id=case_id)
+
+    return app

@@ -1,0 +1,20 @@
+"""SLA settings (env prefix `SLA_`)."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+from switchboard.config import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    """What the SLA service needs to know."""
+
+    model_config = SettingsConfigDict(env_prefix="SLA_", extra="ignore")
+
+    port: int = 8083
+    # How often due timers are collected; the firing lag is at most about this long.
+    tick_seconds: float = 0.25
+    # Scales every built-in target (tests and demos shrink hours to seconds); 1.0 in production.
+    target_scale: float = 1.0
+    # Fraction of the target at which a warning fires.
+    warn_fraction: float = 0.8

@@ -1,0 +1,179 @@
+"""The walking skeleton: HTTP in at ingest, through classifier, router and SLA, out on the topics.
+
+The four services run as separate processes (`switchboard serve <service>`) against a broker started
+for this test and the real Redis, exactly as `switchboard up` runs them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from switchboard.contract import decode
+from switchboard.stack import SERVICES, EmbeddedStack, StackConfig, free_port
+from switchboard.testing import TopicReader, eventually
+
+pytestmark = pytest.mark.e2e
+
+# One day of target shrinks to 20 s: an email gets 20 s, an X message under half a second.
+SCALE = 20 / 86400
+
+
+@pytest.fixture(scope="module")
+def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+    config = StackConfig(
+        kafka_port=free_port(),
+        redis_url=redis_url,
+        ports={s: free_port() for s in SERVICES},
+        state_dir=tmp_path_factory.mktemp("stack"),
+        redis_persistence=False,
+        env={
+            "SWITCHBOARD_REDIS_KEY_PREFIX": f"e2e:{uuid.uuid4().hex[:8]}:",
+            "SLA_TARGET_SCALE": str(SCALE),
+            "SLA_TICK_SECONDS": "0.1",
+        },
+    )
+    with EmbeddedStack(config, say=lambda *_: None) as running:
+        yield running
+
+
+async def post_message(stack: EmbeddedStack, channel: str, text: str, visibility: str) -> dict:
+    body = {
+        "channel": channel,
+        "external_id": uuid.uuid4().hex,
+        "author": {"id": uuid.uuid4().hex[:6], "handle": "@someone", "name": "Someone"},
+        "text": text,
+        "created_at": datetime.now(UTC).isoformat(),
+        "visibility": visibility,
+    }
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(f"{stack.url('ingest')}/v1/messages", json=body)
+    assert response.status_code == 202, response.text
+    return {**body, **response.json()}
+
+
+def events(records, type_: str, **data) -> list:
+    out = []
+    for record in records:
+        event = decode(record.value)
+        if event.type == type_ and all(getattr(event.data, k) == v for k, v in data.items()):
+            out.append(event)
+    return out
+
+
+async def wait_event(reader: TopicReader, type_: str, **data) -> list:
+    """Wait until an event of `type_` whose data has these values was read; return all such events."""
+
+    def match(record) -> bool:
+        return bool(events([record], type_, **data))
+
+    await reader.wait_for(match)
+    return events(reader.records, type_, **data)
+
+
+def test_every_service_is_ready(stack: EmbeddedStack):
+    for service in SERVICES:
+        response = httpx.get(f"{stack.url(service)}/readyz", timeout=5)
+        assert response.status_code == 200, (service, response.text)
+        assert all(response.json()["checks"].values())
+
+
+async def test_support_and_marketing_messages_reach_their_queues_and_their_sla_clocks(stack: EmbeddedStack):
+    bootstrap = stack.config.bootstrap
+    topics = ("cases.customer-service", "cases.marketing", "cases.review", "cases.activity", "sla.events")
+    async with TopicReader(bootstrap, *topics) as reader:
+        support = await post_message(
+            stack,
+            "email",
+            "Hello, I was charged twice for my subscription this month (invoice 2026-118). "
+            "Please refund the duplicate payment. Regards, Paul",
+            "private",
+        )
+        urgent = await post_message(
+            stack,
+            "x",
+            "@NovaTel your network is down again since this morning, no internet at all!! #outage",
+            "public",
+        )
+        marketing = await post_message(
+            stack,
+            "instagram",
+            "Love love love the new collection 😍 bravo to the whole team! #fashion",
+            "public",
+        )
+
+        def routed(message: dict, topic: str):
+            return lambda r: r.topic == topic and decode(r.value).data.message_id == message["message_id"]
+
+        (support_case,) = await reader.wait_for(routed(support, "cases.customer-service"))
+        (urgent_case,) = await reader.wait_for(routed(urgent, "cases.customer-service"))
+        (marketing_case,) = await reader.wait_for(routed(marketing, "cases.marketing"))
+
+        support_event = decode(support_case.value)
+        assert support_event.type == "switchboard.case.routed"
+        assert support_case.key == support_event.data.case_id.encode()
+        assert support_event.data.classification.category == "support"
+        assert support_event.data.classification.language == "en"
+        assert support_event.data.channel == "email"
+        assert support_event.data.is_new_case
+        assert decode(marketing_case.value).data.classification.category == "marketing"
+
+        # The contact centre sees the case and answers: the clock stops before its 20 s target.
+        case_id = support_event.data.case_id
+        await wait_event(reader, "switchboard.sla.started", case_id=case_id)
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.post(
+                f"{stack.url('ingest')}/v1/cases/{case_id}/activity",
+                json={"type": "responded", "at": datetime.now(UTC).isoformat(), "agent": "agent-7"},
+            )
+        assert response.status_code == 202, response.text
+        await reader.wait_for(lambda r: r.topic == "cases.activity" and r.key == case_id.encode())
+        (stopped,) = await wait_event(reader, "switchboard.sla.stopped", case_id=case_id)
+        assert stopped.data.reason == "responded"
+
+        # Nobody answers the outage on X: its 30 minutes, scaled, pass and it breaches once.
+        urgent_id = decode(urgent_case.value).data.case_id
+        await wait_event(reader, "switchboard.sla.warning", case_id=urgent_id)
+        await wait_event(reader, "switchboard.sla.breached", case_id=urgent_id)
+        marketing_id = decode(marketing_case.value).data.case_id
+        (marketing_clock,) = await wait_event(reader, "switchboard.sla.started", case_id=marketing_id)
+        assert marketing_clock.data.policy == "marketing-default"
+        assert events(reader.records, "switchboard.sla.breached", case_id=case_id) == []
+        await reader.poll()
+        assert len(events(reader.records, "switchboard.sla.breached", case_id=urgent_id)) == 1
+
+    async with httpx.AsyncClient(timeout=5) as client:
+        case = (await client.get(f"{stack.url('router')}/v1/cases/{case_id}")).json()
+    assert case["channels"] == ["email"]
+    assert case["message_ids"] == [support["message_id"]]
+
+
+async def test_a_retried_webhook_is_not_published_twice(stack: EmbeddedStack):
+    first = await post_message(
+        stack, "sms", "slt ma box ne marche plus depuis hier, vous pouvez m'aider stp", "private"
+    )
+    body = {k: first[k] for k in ("channel", "external_id", "author", "text", "created_at", "visibility")}
+    async with httpx.AsyncClient(timeout=10) as client:
+        again = await client.post(f"{stack.url('ingest')}/v1/messages", json=body)
+    assert again.status_code == 200
+    assert again.json()["message_id"] == first["message_id"]
+    assert again.json()["status"] == "duplicate"
+
+
+async def test_the_services_count_what_went_through_in_their_metrics(stack: EmbeddedStack):
+    def metric(service: str, needle: str) -> float:
+        text = httpx.get(f"{stack.url(service)}/metrics", timeout=5).text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(needle))
+
+    await eventually(
+        lambda: metric("classifier", "switchboard_classifier_messages_classified_total") >= 4, 20
+    )
+    assert metric("ingest", "switchboard_ingest_messages_accepted_total") >= 4
+    assert metric("router", "switchboard_router_cases_routed_total") >= 3
+    assert metric("sla", "switchboard_sla_clocks_started_total") >= 3
+    assert (
+        metric("classifier", 'switchboard_classifier_records_consumed_total{topic="messages.received"}') >= 4
+    )

@@ -1,0 +1,222 @@
+"""The consumer loop against the real broker and the real Redis server."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import ClassVar
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+from switchboard.bus import ConsumerLoop, dead_letter_reason, make_producer
+from switchboard.config import KafkaSettings
+from switchboard.contract import (
+    Author,
+    CloudEvent,
+    Message,
+    MessageReceived,
+    decode,
+    dlq_topic,
+    encode,
+)
+from switchboard.dedupe import RedisDeduper
+from switchboard.metrics import BusMetrics
+from switchboard.testing import TopicReader, eventually
+from switchboard.topics import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+
+def received(n: int, conversation: str = "conv") -> MessageReceived:
+    now = datetime.now(UTC)
+    message = Message(
+        message_id=f"m{n}",
+        channel="chat",
+        external_id=str(n),
+        conversation_id=conversation,
+        author=Author(id="a"),
+        text=f"message {n}",
+        created_at=now,
+        received_at=now,
+        visibility="private",
+    )
+    return MessageReceived(
+        id=f"ev-{n}", source="test", subject=f"m{n}", partitionkey=conversation, data=message
+    )
+
+
+class Echo(MessageReceived):
+    """The same event, published to the test's output topic."""
+
+    sink: ClassVar[str] = ""
+
+    def topic(self) -> str:
+        return self.sink
+
+
+def echo_to(topic: str):
+    """A handler that republishes each message to `topic` with an id derived from its cause."""
+    calls: list[str] = []
+    echo = type("EchoTo", (Echo,), {"sink": topic})
+
+    async def handler(event: MessageReceived) -> list[CloudEvent]:
+        calls.append(event.id)
+        if event.data.text == "explode":
+            raise ValueError("this record always fails")
+        return [
+            echo(
+                id=f"{event.id}/out",
+                source="test",
+                subject=event.subject,
+                partitionkey=event.partitionkey,
+                data=event.data,
+            )
+        ]
+
+    return handler, calls
+
+
+class Harness:
+    """A consumer loop on the test's own topics and group."""
+
+    def __init__(self, bootstrap: str, redis: Redis, prefix: str, suffix: str) -> None:
+        self.kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_partitions=2, handler_attempts=2)
+        self.source = f"in-{suffix}"
+        self.sink = f"out-{suffix}"
+        self.group = f"group-{suffix}"
+        self.redis = redis
+        self.prefix = prefix
+        self.registry = CollectorRegistry()
+        self.metrics = BusMetrics("test", self.registry)
+        self.handler, self.calls = echo_to(self.sink)
+
+    async def topics(self) -> None:
+        await ensure_topics(self.kafka, [self.source, self.sink, dlq_topic(self.source)])
+
+    async def loop(self, producer: AIOKafkaProducer) -> ConsumerLoop:
+        loop = ConsumerLoop(
+            group_id=self.group,
+            handlers={self.source: {"switchboard.message.received": self.handler}},
+            kafka=self.kafka,
+            producer=producer,
+            deduper=RedisDeduper(self.redis, f"{self.prefix}handled:", 60),
+            metrics=self.metrics,
+        )
+        await loop.start()
+        return loop
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.registry.get_sample_value(name, labels) or 0.0
+
+
+@pytest.fixture
+async def harness(kafka_bootstrap: str, redis: Redis, key_prefix: str, suffix: str):
+    h = Harness(kafka_bootstrap, redis, key_prefix, suffix)
+    await h.topics()
+    return h
+
+
+@pytest.fixture
+async def producer(kafka_bootstrap: str):
+    p = make_producer(KafkaSettings(bootstrap_servers=kafka_bootstrap), "test")
+    await p.start()
+    yield p
+    await p.stop()
+
+
+async def test_each_event_is_handled_and_its_output_published_with_the_same_key(harness, producer):
+    for n in range(50):
+        await producer.send(
+            harness.source, encode(received(n, f"conv-{n % 5}")), key=f"conv-{n % 5}".encode()
+        )
+    await producer.flush()
+    loop = await harness.loop(producer)
+    try:
+        async with TopicReader(producer.client._bootstrap_servers, harness.sink) as reader:
+            out = await reader.wait_for(lambda r: True, count=50)
+        events = {decode(r.value).id: (r.key, decode(r.value)) for r in out}
+        assert set(events) == {f"ev-{n}/out" for n in range(50)}
+        for n in range(50):
+            key, event = events[f"ev-{n}/out"]
+            assert key == f"conv-{n % 5}".encode()
+            assert event.data.text == f"message {n}"
+        assert harness.metric("switchboard_test_records_produced_total", topic=harness.sink) == 50
+    finally:
+        await loop.stop()
+
+
+async def test_committed_records_are_not_handled_again_after_a_restart(harness, producer):
+    for n in range(20):
+        await producer.send(harness.source, encode(received(n)), key=b"conv")
+    await producer.flush()
+    first = await harness.loop(producer)
+    await eventually(lambda: len(harness.calls) >= 20, timeout=20)
+    await first.stop()
+    await producer.send_and_wait(harness.source, encode(received(99)), key=b"conv")
+    second = await harness.loop(producer)
+    try:
+        await eventually(lambda: "ev-99" in harness.calls, timeout=20)
+        await asyncio.sleep(0.5)
+        assert harness.calls.count("ev-0") == 1
+        assert len(harness.calls) == 21
+    finally:
+        await second.stop()
+
+
+async def test_a_redelivered_event_is_skipped_as_a_duplicate(harness, producer):
+    await producer.send_and_wait(harness.source, encode(received(1)), key=b"conv")
+    # The same event again, as after a crash between publishing and committing.
+    await producer.send_and_wait(harness.source, encode(received(1)), key=b"conv")
+    loop = await harness.loop(producer)
+    try:
+        await eventually(
+            lambda: harness.metric("switchboard_test_duplicates_skipped_total", topic=harness.source) == 1,
+            timeout=20,
+        )
+        assert harness.calls == ["ev-1"]
+    finally:
+        await loop.stop()
+
+
+async def test_an_undecodable_record_goes_to_the_dead_letter_topic_with_its_reason(harness, producer):
+    await producer.send_and_wait(harness.source, b"{not json", key=b"conv")
+    await producer.send_and_wait(harness.source, encode(received(7)), key=b"conv")
+    loop = await harness.loop(producer)
+    try:
+        async with TopicReader(producer.client._bootstrap_servers, dlq_topic(harness.source)) as reader:
+            (dead,) = await reader.wait_for(lambda r: True)
+        assert dead.value == b"{not json"
+        headers = dead_letter_reason(dead.headers)
+        assert headers["reason"] == "undecodable"
+        assert headers["topic"] == harness.source
+        assert headers["offset"].isdigit()
+        # The partition is not blocked: the next record was handled.
+        await eventually(lambda: "ev-7" in harness.calls, timeout=20)
+    finally:
+        await loop.stop()
+
+
+async def test_a_record_whose_handler_keeps_failing_is_dead_lettered_after_its_attempts(harness, producer):
+    bad = received(3)
+    bad.data.text = "explode"
+    await producer.send_and_wait(harness.source, encode(bad), key=b"conv")
+    await producer.send_and_wait(harness.source, encode(received(4)), key=b"conv")
+    loop = await harness.loop(producer)
+    try:
+        async with TopicReader(producer.client._bootstrap_servers, dlq_topic(harness.source)) as reader:
+            (dead,) = await reader.wait_for(lambda r: True)
+        headers = dead_letter_reason(dead.headers)
+        assert headers["reason"] == "handler_failed"
+        assert "this record always fails" in headers["error"]
+        await eventually(lambda: "ev-4" in harness.calls, timeout=20)
+        assert harness.calls.count("ev-3") == 2
+        assert (
+            harness.metric(
+                "switchboard_test_records_dead_lettered_total", topic=harness.source, reason="handler_failed"
+            )
+            == 1
+        )
+    finally:
+        await loop.stop()

@@ -1,0 +1,155 @@
+"""The Redis adapters against the real Redis server."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from ingest.store import DONE, PENDING, RedisSeenStore
+from redis.asyncio import Redis
+from router.routing import Decision
+from router.store import RedisCaseStore
+from sla.store import RedisTimerStore
+from switchboard.contract import Author, Message, Queue, SlaTimer
+
+pytestmark = pytest.mark.integration
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+
+
+def message(message_id: str, conversation: str = "conv-1", channel: str = "x") -> Message:
+    return Message(
+        message_id=message_id,
+        channel=channel,
+        external_id=message_id,
+        conversation_id=conversation,
+        author=Author(id="a"),
+        text="t",
+        created_at=NOW,
+        received_at=NOW,
+        visibility="public",
+    )
+
+
+SUPPORT = Decision(Queue.CUSTOMER_SERVICE, "support", "delivery-en", "P2")
+
+
+async def test_messages_of_one_conversation_join_one_case(redis: Redis, key_prefix: str):
+    store = RedisCaseStore(redis, key_prefix)
+    first = await store.attach(message("m1"), SUPPORT, 3600, NOW)
+    second = await store.attach(message("m2"), SUPPORT, 3600, NOW)
+    other = await store.attach(message("m3", conversation="conv-2"), SUPPORT, 3600, NOW)
+    assert first.is_new and not second.is_new and other.is_new
+    assert first.case_id == second.case_id != other.case_id
+    case = await store.get(first.case_id)
+    assert case["message_ids"] == ["m1", "m2"]
+    assert case["queue"] == "customer-service"
+    assert case["status"] == "open"
+
+
+async def test_redelivering_the_opening_message_finds_the_same_new_case(redis: Redis, key_prefix: str):
+    store = RedisCaseStore(redis, key_prefix)
+    first = await store.attach(message("m1"), SUPPORT, 3600, NOW)
+    again = await store.attach(message("m1"), SUPPORT, 3600, NOW)
+    assert again == first
+    assert (await store.get(first.case_id))["message_ids"] == ["m1"]
+
+
+async def test_concurrent_messages_of_a_new_conversation_open_exactly_one_case(redis: Redis, key_prefix: str):
+    store = RedisCaseStore(redis, key_prefix)
+    results = await asyncio.gather(*(store.attach(message(f"m{i}"), SUPPORT, 3600, NOW) for i in range(20)))
+    assert len({r.case_id for r in results}) == 1
+    assert sum(r.is_new for r in results) == 1
+
+
+async def test_a_resolved_case_leaves_its_queue_and_a_reopened_one_returns(redis: Redis, key_prefix: str):
+    store = RedisCaseStore(redis, key_prefix)
+    case = await store.attach(message("m1"), SUPPORT, 3600, NOW)
+    assert [c["case_id"] for c in await store.open_cases(Queue.CUSTOMER_SERVICE, 10)] == [case.case_id]
+    assert await store.record_activity(case.case_id, "resolved", NOW)
+    assert await store.open_cases(Queue.CUSTOMER_SERVICE, 10) == []
+    assert (await store.get(case.case_id))["status"] == "resolved"
+    await store.record_activity(case.case_id, "reopened", NOW)
+    assert len(await store.open_cases(Queue.CUSTOMER_SERVICE, 10)) == 1
+    assert not await store.record_activity("no-such-case", "resolved", NOW)
+
+
+def timer(case_id: str, seconds: float = 60) -> SlaTimer:
+    return SlaTimer(
+        case_id=case_id,
+        clock="first_response",
+        policy="x-support",
+        queue=Queue.CUSTOMER_SERVICE,
+        channel="x",
+        priority="P3",
+        started_at=NOW,
+        due_at=NOW + timedelta(seconds=seconds),
+        target_seconds=seconds,
+        elapsed_seconds=0,
+    )
+
+
+async def test_a_timer_starts_once_and_fires_its_warning_then_its_breach(redis: Redis, key_prefix: str):
+    store = RedisTimerStore(redis, key_prefix)
+    assert await store.start(timer("c1"), NOW + timedelta(seconds=48))
+    assert not await store.start(timer("c1"), NOW + timedelta(seconds=48))
+    assert await store.open_count() == 1
+    assert await store.claim_due(NOW + timedelta(seconds=47), 100) == []
+    (warning,) = await store.claim_due(NOW + timedelta(seconds=50), 100)
+    assert warning.kind == "warning" and warning.timer == timer("c1")
+    (breach,) = await store.claim_due(NOW + timedelta(seconds=61), 100)
+    assert breach.kind == "breached"
+
+
+async def test_a_stopped_timer_never_fires(redis: Redis, key_prefix: str):
+    store = RedisTimerStore(redis, key_prefix)
+    await store.start(timer("c1"), NOW + timedelta(seconds=48))
+    stopped = await store.stop("c1", "first_response")
+    assert stopped == timer("c1")
+    assert await store.stop("c1", "first_response") is None
+    assert await store.claim_due(NOW + timedelta(days=1), 100) == []
+    assert await store.open_count() == 0
+
+
+async def test_competing_instances_claim_each_due_entry_exactly_once(
+    redis_url: str, redis: Redis, key_prefix: str
+):
+    clients = [Redis.from_url(redis_url) for _ in range(3)]
+    stores = [RedisTimerStore(client, key_prefix) for client in clients]
+    try:
+        for i in range(300):
+            await stores[0].start(timer(f"c{i}", seconds=i % 10), NOW + timedelta(seconds=i % 10))
+        later = NOW + timedelta(seconds=60)
+        rounds = await asyncio.gather(*(s.claim_due(later, 50) for s in stores for _ in range(10)))
+    finally:
+        for client in clients:
+            await client.aclose()
+    members = [c.member for claimed in rounds for c in claimed]
+    assert len(members) == len(set(members)) == 600
+
+
+async def test_an_entry_claimed_by_an_instance_that_died_is_handed_back_after_the_lease(
+    redis: Redis, key_prefix: str
+):
+    store = RedisTimerStore(redis, key_prefix)
+    await store.start(timer("c1", seconds=1), NOW)
+    claimed = await store.claim_due(NOW + timedelta(seconds=2), 10)
+    assert len(claimed) == 2
+    # The claimer dies before `done`: within the lease nothing comes back, after it everything does.
+    assert await store.requeue_stale(NOW + timedelta(seconds=10), lease_seconds=30) == 0
+    assert await store.requeue_stale(NOW + timedelta(seconds=40), lease_seconds=30) == 2
+    again = await store.claim_due(NOW + timedelta(seconds=40), 10)
+    assert sorted(c.member for c in again) == sorted(c.member for c in claimed)
+    await store.done([c.member for c in again])
+    assert await store.requeue_stale(NOW + timedelta(seconds=400), lease_seconds=30) == 0
+
+
+async def test_ingest_claims_a_channel_message_once_and_releases_a_failed_publish(
+    redis: Redis, key_prefix: str
+):
+    store = RedisSeenStore(redis, key_prefix, ttl_seconds=60)
+    assert await store.claim(["x:1", "x:2"]) == [None, None]
+    assert await store.claim(["x:1"]) == [PENDING]
+    await store.confirm(["x:1"])
+    await store.release(["x:2"])
+    assert await store.claim(["x:1", "x:2"]) == [DONE, None]

@@ -1,0 +1,366 @@
+"""Unit tests of the lexicon baseline classifier."""
+
+from __future__ import annotations
+
+import pytest
+from classifier import lexicon
+from classifier.model import MODEL_VERSION, classify, normalise
+
+
+def public(text: str, channel: str = "x", **kwargs):
+    """Classify a public message."""
+    return classify(text, channel=channel, visibility="public", **kwargs)
+
+
+def private(text: str, channel: str = "chat", **kwargs):
+    """Classify a private message."""
+    return classify(text, channel=channel, visibility="private", **kwargs)
+
+
+# Support, in both languages and every channel's style.
+
+
+def test_a_french_delivery_complaint_is_support():
+    result = public("Toujours pas reçu ma commande depuis 2 semaines, c'est inadmissible !")
+    assert result.category == "support"
+    assert result.intent == "delivery"
+    assert result.is_complaint
+    assert result.language == "fr"
+    assert result.sentiment == "negative"
+
+
+def test_an_english_where_is_my_order_tweet_is_a_delivery_case():
+    result = public("@shopco where is my order?? It was due on Monday")
+    assert (result.category, result.intent, result.language) == ("support", "delivery", "en")
+
+
+def test_a_complaint_without_a_question_is_support():
+    result = public("Worst customer service ever. Been on hold for 2 hours.")
+    assert result.category == "support"
+    assert result.is_complaint
+    assert result.intent == "complaint"
+
+
+def test_a_double_charge_in_web_chat_is_billing_and_asks_for_a_private_reply():
+    result = private(
+        "J'ai été facturé deux fois ce mois-ci, pouvez-vous vérifier ? Mon numéro client est 12345678"
+    )
+    assert (result.category, result.intent) == ("support", "billing")
+    assert result.is_complaint
+    assert result.reply_privately
+
+
+def test_a_damaged_parcel_by_email_is_a_refund_case():
+    result = private(
+        "Bonjour, mon colis est arrivé abîmé, je veux être remboursée. Commande n°4589123", "email"
+    )
+    assert (result.category, result.intent, result.language) == ("support", "returns_refund", "fr")
+    assert result.reply_privately
+
+
+def test_an_english_login_problem_in_sms_shorthand_is_an_account_case():
+    result = private("pls help cant log in to my acct", "sms")
+    assert (result.category, result.intent, result.language) == ("support", "account", "en")
+
+
+def test_french_sms_abbreviations_are_understood():
+    result = private("stp pk ma cmd est tjrs pas livrée", "sms")
+    assert (result.category, result.intent, result.language) == ("support", "delivery", "fr")
+    assert result.is_complaint
+    assert "commande" in normalise("stp pk ma cmd est tjrs pas livrée").split()
+
+
+def test_a_whatsapp_message_without_accents_or_punctuation_is_understood():
+    result = private("bonjour g pas recu mon colis svp", "whatsapp")
+    assert (result.category, result.intent, result.language) == ("support", "delivery", "fr")
+
+
+def test_a_broken_app_in_a_messenger_thread_is_technical():
+    result = private("L'appli ne fonctionne plus depuis la mise à jour, ça plante à l'ouverture", "messenger")
+    assert (result.category, result.intent) == ("support", "technical")
+    assert result.is_complaint
+
+
+def test_a_plain_how_to_question_is_support_but_not_a_complaint():
+    result = private("How do I change the email address on my account?")
+    assert (result.category, result.intent) == ("support", "account")
+    assert not result.is_complaint
+    assert result.priority == "P3"
+
+
+def test_a_pre_purchase_question_on_facebook_is_a_product_question():
+    result = public("Do you sell the blue one in size M? Is it in stock?", "facebook")
+    assert (result.category, result.intent) == ("support", "product_question")
+    assert not result.is_complaint
+
+
+def test_an_angry_review_is_a_complaint():
+    result = public("Nul. Service client injoignable, colis jamais arrivé, à fuir !", "review")
+    assert result.category == "support"
+    assert result.is_complaint
+    assert result.sentiment == "negative"
+
+
+# Sarcasm and mixed messages.
+
+
+def test_great_with_a_third_outage_and_a_clap_is_sarcasm():
+    result = public("Great, 3rd time this month my internet is down 👏")
+    assert (result.category, result.intent) == ("support", "outage")
+    assert result.sentiment == "negative"
+    assert result.is_complaint
+
+
+def test_merci_pour_rien_is_read_as_sarcasm():
+    result = public("Merci pour rien @Free, toujours pas de connexion depuis 3 jours")
+    assert result.sentiment == "negative"
+    assert result.is_complaint
+    assert result.category == "support"
+
+
+def test_bravo_about_a_late_train_is_not_praise():
+    result = public("Bravo @SNCF, encore un train en retard de 45 minutes 👏")
+    assert result.category == "support"
+    assert result.sentiment == "negative"
+    assert result.intent != "praise"
+
+
+def test_praise_with_a_question_is_support():
+    result = public("I love your products! Do you ship to Canada?", "instagram")
+    assert (result.category, result.intent) == ("support", "product_question")
+    assert result.sentiment == "positive"
+    assert not result.is_complaint
+
+
+def test_french_praise_with_an_availability_question_is_support():
+    result = public("Trop beau 😍 c'est dispo en 38 ?", "instagram")
+    assert (result.category, result.intent, result.language) == ("support", "product_question", "fr")
+
+
+def test_a_negated_compliment_is_negative():
+    result = public("The new update is not good at all, the app is so slow now")
+    assert result.sentiment == "negative"
+    assert result.category == "support"
+
+
+def test_praise_about_a_solved_problem_stays_marketing():
+    result = public("Thanks for sorting out my broken screen so fast, it works now!")
+    assert (result.category, result.intent) == ("marketing", "praise")
+
+
+# Marketing.
+
+
+def test_plain_praise_is_marketing():
+    result = public("Merci pour la livraison rapide, top !", "review")
+    assert (result.category, result.intent, result.sentiment) == ("marketing", "praise", "positive")
+
+
+def test_praise_sent_to_a_support_handle_is_still_praise():
+    result = public("Thanks @AmazonHelp, your customer service just came in clutch!")
+    assert (result.category, result.intent) == ("marketing", "praise")
+
+
+def test_a_contest_reply_mentioning_a_product_is_marketing():
+    result = public("Je participe ! J'adore votre nouveau rouge à lèvres 😍 #concours @marie", "instagram")
+    assert (result.category, result.intent) == ("marketing", "campaign")
+    assert result.priority == "P4"
+
+
+def test_an_english_giveaway_entry_is_a_campaign_reply():
+    result = public("Would love to win the new headphones! Tagging @sam 🤞 #giveaway", "facebook")
+    assert (result.category, result.intent, result.language) == ("marketing", "campaign", "en")
+
+
+def test_a_press_request_is_partnership_press_even_when_it_mentions_delays():
+    result = private(
+        "Hi, I'm a journalist at The Guardian writing a piece on delivery delays. "
+        "Could your press office comment by Friday?",
+        "email",
+    )
+    assert (result.category, result.intent) == ("marketing", "partnership_press")
+
+
+def test_an_influencer_collab_offer_is_marketing_and_moves_to_private():
+    result = public(
+        "Hey! Lifestyle influencer here (50k followers), would love to collab 💕 DM me", "instagram"
+    )
+    assert (result.category, result.intent) == ("marketing", "partnership_press")
+    assert result.reply_privately
+
+
+def test_a_french_partnership_request_is_marketing():
+    result = private(
+        "Bonjour, je suis créatrice de contenu beauté et je vous propose un partenariat", "email"
+    )
+    assert (result.category, result.intent, result.language) == ("marketing", "partnership_press", "fr")
+
+
+def test_a_spam_link_is_spam():
+    result = public("Earn $500/day from home!! Click here http://bit.ly/xyz", "facebook")
+    assert (result.category, result.intent) == ("marketing", "spam")
+
+
+def test_a_marketing_message_is_p4_whatever_the_reach():
+    result = public("Je participe au concours ! 🎁", "instagram", followers=2_000_000)
+    assert result.priority == "P4"
+    assert not result.is_complaint
+
+
+# Little or no evidence.
+
+
+def test_a_lone_thumbs_up_gets_low_confidence():
+    result = private("👍", "messenger")
+    assert result.category == "marketing"
+    assert result.confidence < 0.65
+
+
+def test_an_empty_message_is_chatter_with_at_most_even_confidence():
+    result = private("   ", "sms")
+    assert (result.category, result.intent) == ("marketing", "chatter")
+    assert result.confidence <= 0.5
+    assert result.explanation == []
+
+
+def test_a_message_in_another_language_is_other_and_unsure():
+    result = private("Hola, necesito ayuda con mi pedido")
+    assert result.language == "other"
+    assert result.confidence <= 0.5
+
+
+def test_the_language_hint_settles_an_ambiguous_text():
+    assert private("ok 👍", language_hint="fr-FR").language == "fr"
+    assert private("ok 👍", language_hint="en").language == "en"
+    assert private("Mon colis n'est pas arrivé", language_hint="en").language == "fr"
+
+
+def test_confidence_grows_with_evidence():
+    weak = public("colis")
+    strong = public("Toujours pas reçu mon colis, numéro de suivi invalide, c'est inadmissible")
+    assert 0.5 < weak.confidence < strong.confidence
+
+
+# Priority and private replies.
+
+
+def test_an_outage_is_p1():
+    assert public("Le réseau est en panne à Lyon ?").priority == "P1"
+
+
+def test_an_urgent_public_complaint_is_p1():
+    result = public("URGENT: your app keeps crashing and I can't pay my rent")
+    assert result.is_complaint
+    assert result.priority == "P1"
+
+
+def test_author_reach_raises_a_public_complaint_to_p1():
+    text = "My order arrived damaged and the replacement is late"
+    assert public(text, followers=50_000).priority == "P1"
+    assert public(text, followers=120).priority == "P2"
+    assert private(text, followers=50_000).priority == "P2"
+
+
+def test_an_urgent_request_without_complaint_is_p2():
+    result = private("Can you change the delivery address asap please?", "email")
+    assert not result.is_complaint
+    assert result.priority == "P2"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "You can reach me at jane.doe@example.com",
+        "Rappelez-moi au 06 12 34 56 78",
+        "Call me on +44 20 7946 0958",
+        "My card 4970 1234 5678 9012 was charged",
+        "Order 88812345 never came",
+        "Can you DM me?",
+        "Je vous envoie les détails en privé",
+        "Quel est mon numéro client ?",
+    ],
+    ids=[
+        "email",
+        "french-phone",
+        "international-phone",
+        "card",
+        "order-number",
+        "dm",
+        "en-prive",
+        "numero-client",
+    ],
+)
+def test_personal_data_or_a_request_to_go_private_asks_for_a_private_reply(text):
+    assert public(text).reply_privately
+
+
+def test_a_message_without_personal_data_can_be_answered_publicly():
+    assert not public("My parcel is 3 days late, any update?").reply_privately
+
+
+# Properties.
+
+SAMPLES = [
+    "Toujours pas reçu ma commande depuis 2 semaines, c'est inadmissible !",
+    "Great, 3rd time this month my internet is down 👏",
+    "I love your products! Do you ship to Canada?",
+    "Je participe ! J'adore votre nouveau rouge à lèvres 😍 #concours",
+    "Earn $500/day from home!! Click here http://bit.ly/xyz",
+    "pls help cant log in to my acct",
+    "stp pk ma cmd est tjrs pas livrée",
+    "👍",
+    "",
+    "?!?!",
+    "@brand @other #tag",
+    "sooooo baaaad 😡😡😡",
+    "ÇA NE MARCHE PLUS !!! REMBOURSEZ-MOI",
+    "مرحبا، أين طلبي؟",
+    "zero\u200bwidth\u200bspaces and\ttabs\nnewlines",
+    "word " * 2000,
+]
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_confidence_and_sentiment_stay_in_range(text):
+    result = public(text)
+    assert 0.0 <= result.confidence <= 1.0
+    assert -1.0 <= result.sentiment_score <= 1.0
+    assert result.model_version == MODEL_VERSION
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_the_same_input_gives_the_same_output(text):
+    assert public(text, followers=5) == public(text, followers=5)
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_explanation_terms_occur_in_the_normalised_text(text):
+    result = public(text)
+    assert len(result.explanation) <= 5
+    padded = f" {normalise(text)} "
+    for term in result.explanation:
+        assert f" {term} " in padded
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_the_labels_agree_with_each_other(text):
+    result = public(text)
+    if result.category == "marketing":
+        assert result.priority == "P4"
+        assert not result.is_complaint
+        assert result.intent in ("praise", "campaign", "partnership_press", "chatter", "spam")
+    else:
+        assert result.priority != "P4"
+
+
+def test_every_lexicon_term_is_written_in_normalised_form():
+    tables = [value for value in vars(lexicon).values() if isinstance(value, dict) and "en" in value]
+    assert len(tables) > 10
+    for table in tables:
+        for terms in table.values():
+            if not isinstance(terms, dict):
+                continue
+            for term in terms:
+                stem = term.rstrip("*")
+                expected = f"{stem} {stem[1:]}" if stem.startswith("#") else stem
+                assert normalise(stem) == expected, term
