@@ -17,8 +17,8 @@ MODEL_VERSION = "lexicon-0.1.0"
 # Order breaks ties: the more actionable intent wins.
 SUPPORT_TOPICS = (
     "outage",
-    "delivery",
     "billing",
+    "delivery",
     "returns_refund",
     "account",
     "technical",
@@ -29,10 +29,12 @@ MARKETING_INTENTS = ("spam", "partnership_press", "campaign", "praise", "chatter
 CONFIDENCE_SLOPE = 0.6
 MAX_CONFIDENCE = 0.99
 PROBLEM_THRESHOLD = 1.5
+MIXED_RATIO = 0.5
 BREACH_THRESHOLD = 1.0
 ASK_THRESHOLD = 1.0
 TOPIC_THRESHOLD = 1.5
 EXPLICIT_COMPLAINT = 2.5
+CLEAR_SPAM = 2.5
 URGENT_THRESHOLD = 2.5
 STRONG_NEGATIVE = -0.6
 LARGE_AUDIENCE = 10_000
@@ -67,7 +69,10 @@ _TABLES: dict[str, lx.Terms] = {
 }
 
 # Placeholders replace data the lexicon cannot match but the router must know about (see PRIVATE).
-_URL = re.compile(r"https?://\S+|www\.\S+|\b(?:bit\.ly|t\.co|tinyurl\.com)/\S+", re.IGNORECASE)
+_URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
+_DOMAIN = re.compile(
+    r"\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|io|co|fr|info|biz|xyz|ly|me|shop|site)\b(?:/\S*)?", re.IGNORECASE
+)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _PHONE = re.compile(
@@ -76,6 +81,12 @@ _PHONE = re.compile(
     r"|\(?\b\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b"
 )
 _LONG_NUMBER = re.compile(r"\d{6,}")
+# Review ratings become one token each ("4/5", "2 étoiles", "★★★☆☆", "⭐⭐⭐⭐⭐" all read "stars_N").
+_RATING = re.compile(
+    r"(?<![\d/])([0-5])\s*/\s*5(?!\d)|(?<!\d)([0-5])\s*(?:stars?|[ée]toiles?)\b", re.IGNORECASE
+)
+_VARIATION = "\ufe0f"
+_STAR_RUN = re.compile(f"(★+)☆*|((?:⭐{_VARIATION}?){{2,5}})")
 _EMOJI = re.compile("|".join(re.escape(e) for e in sorted(lx.EMOJI, key=len, reverse=True)))
 _NUMERO = re.compile(r"\bn[°º]", re.IGNORECASE)
 _APOSTROPHE = re.compile("['\u2019\u2018`\u00b4]")
@@ -157,6 +168,9 @@ def normalise(text: str) -> str:
     """Return the form the lexicon is matched against: lowercase, unaccented tokens joined by spaces."""
     text = _URL.sub(" url ", text)
     text = _EMAIL.sub(" emailaddr ", text)
+    text = _DOMAIN.sub(" url ", text)
+    text = _RATING.sub(lambda m: f" stars_{m.group(1) or m.group(2)} ", text)
+    text = _STAR_RUN.sub(lambda m: f" stars_{len(m.group(1) or m.group(2).replace(_VARIATION, ''))} ", text)
     text = _CARD.sub(" cardnumber ", text)
     text = _PHONE.sub(" phonenumber ", text)
     text = _LONG_NUMBER.sub(" longnumber ", text)
@@ -212,6 +226,7 @@ class _Sentiment:
     hits: list[_Hit]
     praise: float
     negative: float
+    negative_words: float
     score: float
     resolved: bool
 
@@ -226,20 +241,29 @@ def _sentiment(found: dict[str, list[_Hit]], padded: str) -> _Sentiment:
         elif hit.weight > 0:
             hits.append(replace(hit, weight=hit.weight * NEGATED_POSITIVE))
     hits += [
-        replace(h, weight=-h.weight) for h in (*found["complaint"], *found["failure"], *found["sarcasm"])
+        replace(h, weight=-h.weight)
+        for h in (*found["complaint"], *found["failure"])
+        if not _negated(padded, h)
     ]
+    hits += [replace(h, weight=-h.weight) for h in found["sarcasm"]]
     negative = -sum(h.weight for h in hits if h.weight < 0)
+    ironic = sum(h.weight for h in hits if h.term in lx.IRONIC_PRAISE and h.weight > 0)
+    sincere = sum(h.weight for h in hits if h.term not in lx.IRONIC_PRAISE and h.weight > 0)
+    # "Bravo" or a clap next to a problem is irony, unless plainly positive words outweigh the problem.
     problem = negative >= PROBLEM_THRESHOLD and not resolved
-    ironic = any(h.term in lx.IRONIC_PRAISE and h.weight > 0 for h in hits)
-    sarcastic = bool(found["sarcasm"]) or (problem and ironic)
-    if sarcastic:
+    if found["sarcasm"] or (problem and ironic and negative >= sincere):
         kept = {id(h) for h in resolved}
         hits = [h if h.weight <= 0 or id(h) in kept else replace(h, weight=-h.weight) for h in hits]
-        negative = -sum(h.weight for h in hits if h.weight < 0)
     raw = sum(h.weight for h in hits)
-    praise = sum(h.weight for h in hits if h.weight > 0)
-    score = raw / (abs(raw) + SENTIMENT_DAMPING)
-    return _Sentiment(hits, praise, negative, score, bool(resolved))
+    return _Sentiment(
+        hits=hits,
+        praise=sum(h.weight for h in hits if h.weight > 0),
+        negative=-sum(h.weight for h in hits if h.weight < 0),
+        # An emoji alone does not make a case: "the dog in the 3rd pic 😭" is not a complaint.
+        negative_words=-sum(h.weight for h in hits if h.weight < 0 and not h.term.startswith("emoji_")),
+        score=raw / (abs(raw) + SENTIMENT_DAMPING),
+        resolved=bool(resolved),
+    )
 
 
 def _sentiment_label(score: float) -> str:
@@ -273,12 +297,24 @@ def _total(hits: list[_Hit]) -> float:
 def _support_intent(topics: dict[str, float], complaint: float, is_complaint: bool) -> str:
     """Pick the support intent: a clear topic first, then complaint, then a general enquiry."""
     best = max(SUPPORT_TOPICS, key=lambda intent: topics[intent])
-    if topics[best] >= TOPIC_THRESHOLD or (topics[best] > 0 and not is_complaint):
+    # A complaint about prices or opening hours is a complaint, not a pre-purchase question.
+    clear = topics[best] >= TOPIC_THRESHOLD and not (is_complaint and best == "product_question")
+    if clear or (topics[best] > 0 and not is_complaint):
         return best
     if is_complaint or complaint > 0:
         return "complaint"
     # A support message with no topic is a general enquiry, the nearest intent the contract offers.
     return "product_question"
+
+
+def _marketing_intent(scores: dict[str, float], praise: float) -> str:
+    """Pick the marketing intent; clear spam wins, since spam often opens with praise as bait."""
+    if scores["spam"] >= CLEAR_SPAM:
+        return "spam"
+    best = max(MARKETING_INTENTS, key=lambda intent: scores[intent])
+    if scores[best] > 0:
+        return best
+    return "praise" if praise > 0 else "chatter"
 
 
 def _priority(
@@ -328,29 +364,30 @@ def classify(
     topics = {intent: _total(found[intent]) for intent in SUPPORT_TOPICS}
     complaint = _total(found["complaint"])
     asks = _total(found["request"]) + topics["product_question"]
-    support_signal = tone.negative >= PROBLEM_THRESHOLD or asks >= ASK_THRESHOLD
+    problem = tone.negative_words >= max(PROBLEM_THRESHOLD, MIXED_RATIO * tone.praise)
+    support_signal = problem or asks >= ASK_THRESHOLD
     marketing_scores = {intent: _total(found[intent]) for intent in MARKETING_INTENTS if intent != "praise"}
     # Praise next to a problem or a request is still a case for customer service.
     marketing_scores["praise"] = 0.0 if support_signal and not tone.resolved else tone.praise
 
     matched = any(found.values())
     # Once a problem is solved its words tell the story of the praise, not a new case.
-    support = sum(topics.values()) + _total(found["request"]) + (0.0 if tone.resolved else tone.negative)
+    pull = 0.0 if tone.resolved else tone.negative_words
+    support = sum(topics.values()) + _total(found["request"]) + pull
     support += CHANNEL_SUPPORT_PRIOR.get(channel, 0.0) if matched else 0.0
     margin = support - sum(marketing_scores.values())
     category = "support" if margin > 0 else "marketing"
 
     sentiment = _sentiment_label(tone.score)
     # A calm report that something failed is a complaint too: a breach of expectations, not a tone.
-    breach = (tone.negative >= BREACH_THRESHOLD or topics["outage"] > 0) and sentiment != "positive"
+    breach = (tone.negative_words >= BREACH_THRESHOLD or topics["outage"] > 0) and sentiment != "positive"
     is_complaint = category == "support" and (
         sentiment == "negative" or breach or complaint >= EXPLICIT_COMPLAINT
     )
     if category == "support":
         intent = _support_intent(topics, complaint, is_complaint)
     else:
-        best = max(MARKETING_INTENTS, key=lambda i: marketing_scores[i])
-        intent = best if marketing_scores[best] > 0 else ("praise" if tone.praise > 0 else "chatter")
+        intent = _marketing_intent(marketing_scores, tone.praise)
 
     urgent = _total(found["urgency"]) >= URGENT_THRESHOLD
     priority = _priority(

@@ -10,6 +10,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from switchboard.bus import ConsumerLoop, dead_letter_reason, make_producer
 from switchboard.config import KafkaSettings
 from switchboard.contract import (
@@ -218,5 +219,47 @@ async def test_a_record_whose_handler_keeps_failing_is_dead_lettered_after_its_a
             )
             == 1
         )
+    finally:
+        await loop.stop()
+
+
+class FlakyDeduper(RedisDeduper):
+    """The real Redis deduper, but Redis 'goes away' for the first few calls."""
+
+    def __init__(self, inner: RedisDeduper, failures: int) -> None:
+        self.__dict__.update(inner.__dict__)
+        self.failures = failures
+
+    async def seen(self, ids: list[str]) -> set[str]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise RedisConnectionError("redis went away")
+        return await super().seen(ids)
+
+
+async def test_a_redis_outage_retries_the_batch_instead_of_dead_lettering_it(harness, producer):
+    for n in range(5):
+        await producer.send(harness.source, encode(received(n)), key=b"conv")
+    await producer.flush()
+    loop = ConsumerLoop(
+        group_id=harness.group,
+        handlers={harness.source: {"switchboard.message.received": harness.handler}},
+        kafka=harness.kafka,
+        producer=producer,
+        deduper=FlakyDeduper(RedisDeduper(harness.redis, f"{harness.prefix}handled:", 60), failures=3),
+        metrics=harness.metrics,
+    )
+    await loop.start()
+    try:
+        await eventually(lambda: len(set(harness.calls)) == 5, timeout=30)
+        assert sorted(harness.calls) == sorted(f"ev-{n}" for n in range(5))
+        assert harness.metric("switchboard_test_bus_errors_total", kind="transient") == 3
+        assert (
+            harness.metric(
+                "switchboard_test_records_dead_lettered_total", topic=harness.source, reason="undecodable"
+            )
+            == 0
+        )
+        await eventually(lambda: loop.healthy, timeout=10)
     finally:
         await loop.stop()

@@ -148,6 +148,21 @@ def test_praise_about_a_solved_problem_stays_marketing():
     assert (result.category, result.intent) == ("marketing", "praise")
 
 
+def test_a_one_star_review_is_a_complaint_and_a_four_star_review_with_a_nitpick_is_praise():
+    one_star = public("★☆☆☆☆ Colis arrivé écrasé, produit cassé, service client injoignable", "review")
+    four_stars = public(
+        "4 étoiles - Très bon accueil, pain excellent. Seul bémol : l'attente le samedi.", "review"
+    )
+    assert one_star.is_complaint
+    assert (four_stars.category, four_stars.intent) == ("marketing", "praise")
+
+
+def test_a_crying_emoji_alone_does_not_open_a_case():
+    result = public("the dog in the 3rd pic 😭😭", "instagram")
+    assert result.category == "marketing"
+    assert not result.is_complaint
+
+
 # Marketing.
 
 
@@ -198,6 +213,11 @@ def test_a_french_partnership_request_is_marketing():
 
 def test_a_spam_link_is_spam():
     result = public("Earn $500/day from home!! Click here http://bit.ly/xyz", "facebook")
+    assert (result.category, result.intent) == ("marketing", "spam")
+
+
+def test_spam_that_opens_with_praise_is_still_spam():
+    result = public("Great product!!! Visit cheap-meds.example.com for best deals on everything!!!", "review")
     assert (result.category, result.intent) == ("marketing", "spam")
 
 
