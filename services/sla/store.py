@@ -17,6 +17,18 @@ from redis.asyncio import Redis
 from switchboard.contract import SlaTimer
 
 KINDS = ("warning", "breached")
+TOMBSTONE_SECONDS = 7 * 24 * 3600
+
+# Starting is one atomic step, so a crash can never leave a timer without its due entries. A stop that
+# arrives before the start (activity and routing travel on different partitions) leaves a tombstone
+# that keeps the late start from running a clock nobody needs.
+_START = """
+if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+if redis.call('HSETNX', KEYS[1], 'timer', ARGV[1]) == 0 then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+redis.call('SADD', KEYS[3], ARGV[6])
+return 1
+"""
 
 _CLAIM = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
@@ -90,25 +102,34 @@ class RedisTimerStore:
         self._due = f"{self._prefix}due"
         self._firing = f"{self._prefix}firing"
         self._open = f"{self._prefix}open"
+        self._start = redis.register_script(_START)
         self._claim = redis.register_script(_CLAIM)
         self._requeue = redis.register_script(_REQUEUE)
 
     def _timer_key(self, case_id: str, clock: str) -> str:
         return f"{self._prefix}timer:{case_id}|{clock}"
 
+    def _tombstone_key(self, case_id: str, clock: str) -> str:
+        return f"{self._prefix}stopped:{case_id}|{clock}"
+
     async def start(self, timer: SlaTimer, warn_at: datetime) -> bool:
         """Start a timer unless it already runs; return True when it was started now."""
-        key = self._timer_key(timer.case_id, timer.clock)
-        if not await self._redis.hsetnx(key, "timer", timer.model_dump_json()):
-            return False
         base = f"{timer.case_id}|{timer.clock}"
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.zadd(
-            self._due, {f"{base}|warning": warn_at.timestamp(), f"{base}|breached": timer.due_at.timestamp()}
-        )
-        pipe.sadd(self._open, base)
-        await pipe.execute()
-        return True
+        keys = [
+            self._timer_key(timer.case_id, timer.clock),
+            self._due,
+            self._open,
+            self._tombstone_key(timer.case_id, timer.clock),
+        ]
+        args = [
+            timer.model_dump_json(),
+            warn_at.timestamp(),
+            f"{base}|warning",
+            timer.due_at.timestamp(),
+            f"{base}|breached",
+            base,
+        ]
+        return bool(await self._start(keys=keys, args=args))
 
     async def stop(self, case_id: str, clock: str) -> SlaTimer | None:
         """Stop a timer; return it, or None when it was not running."""
@@ -120,6 +141,7 @@ class RedisTimerStore:
         pipe.delete(key)
         pipe.zrem(self._due, *members)
         pipe.srem(self._open, base)
+        pipe.set(self._tombstone_key(case_id, clock), b"1", ex=TOMBSTONE_SECONDS)
         raw, *_ = await pipe.execute()
         return SlaTimer.model_validate_json(raw) if raw else None
 

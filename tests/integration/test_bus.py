@@ -144,6 +144,16 @@ async def test_each_event_is_handled_and_its_output_published_with_the_same_key(
             assert key == f"conv-{n % 5}".encode()
             assert event.data.text == f"message {n}"
         assert harness.metric("switchboard_test_records_produced_total", topic=harness.sink) == 50
+        consumed = harness.metric("switchboard_test_records_consumed_total", topic=harness.source)
+        assert consumed == 50
+        lags = [
+            harness.registry.get_sample_value(
+                "switchboard_test_consumer_lag_records", {"topic": harness.source, "partition": str(p)}
+            )
+            for p in range(2)
+        ]
+        # Caught up: every partition that delivered records reports no lag left.
+        assert [lag for lag in lags if lag is not None] and all(lag == 0 for lag in lags if lag is not None)
     finally:
         await loop.stop()
 
