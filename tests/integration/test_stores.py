@@ -155,7 +155,9 @@ async def test_ingest_claims_a_channel_message_once_and_releases_a_failed_publis
     assert await store.claim(["x:1", "x:2"]) == [DONE, None]
 
 
-async def test_an_answer_that_arrives_before_the_clock_starts_keeps_it_from_starting(redis: Redis, key_prefix: str):
+async def test_an_answer_that_arrives_before_the_clock_starts_keeps_it_from_starting(
+    redis: Redis, key_prefix: str
+):
     store = RedisTimerStore(redis, key_prefix)
     assert await store.stop("c1", "first_response") is None
     assert not await store.start(timer("c1"), NOW + timedelta(seconds=48))
