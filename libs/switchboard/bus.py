@@ -230,49 +230,51 @@ class ConsumerLoop:
         produced: Tally[str] = Tally()
         handled: list[str] = []
         offsets: dict[TopicPartition, int] = {}
+        decoded: list[tuple[ConsumerRecord, CloudEvent]] = []
         count = 0
         for tp, records in batches.items():
             if not records:
                 continue
             count += len(records)
             self._metrics.consumed.labels(tp.topic).inc(len(records))
-            decoded: list[tuple[ConsumerRecord, CloudEvent]] = []
             for record in records:
                 try:
                     decoded.append((record, decode(record.value)))
                 except (ValidationError, ValueError, TypeError) as exc:
                     pending.append(await self._dead_letter(record, "undecodable", exc))
-            seen = await self._deduper.seen([event.id for _, event in decoded])
-            table = self._handlers.get(tp.topic, {})
-            for record, event in decoded:
-                if event.id in seen:
-                    self._metrics.duplicates.labels(tp.topic).inc()
-                    continue
-                seen.add(event.id)
-                handler = table.get(event.type)
-                if handler is None:
-                    self._metrics.ignored.labels(tp.topic).inc()
-                    continue
-                try:
-                    outputs = await self._call(handler, event)
-                except DeadLetter as dead:
-                    pending.append(await self._dead_letter(record, dead.reason, dead.error))
-                    handled.append(event.id)
-                    continue
-                for output in outputs:
-                    pending.append(await self._publisher.send(output))
-                    produced[output.topic()] += 1
-                handled.append(event.id)
             offsets[tp] = records[-1].offset + 1
             highwater = self._consumer.highwater(tp)
             if highwater is not None:
                 self._metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - offsets[tp]))
+        # One dedupe look-up for the whole poll: per-record Redis round trips would dominate the loop.
+        seen = await self._deduper.seen([event.id for _, event in decoded])
+        for record, event in decoded:
+            if event.id in seen:
+                self._metrics.duplicates.labels(record.topic).inc()
+                continue
+            seen.add(event.id)
+            handler = self._handlers.get(record.topic, {}).get(event.type)
+            if handler is None:
+                self._metrics.ignored.labels(record.topic).inc()
+                continue
+            try:
+                outputs = await self._call(handler, event)
+            except DeadLetter as dead:
+                pending.append(await self._dead_letter(record, dead.reason, dead.error))
+                handled.append(event.id)
+                continue
+            for output in outputs:
+                pending.append(await self._publisher.send(output))
+                produced[output.topic()] += 1
+            handled.append(event.id)
         if pending:
             await asyncio.gather(*pending)
         for topic, n in produced.items():
             self._metrics.produced.labels(topic).inc(n)
-        await self._deduper.mark(handled)
-        await self._consumer.commit(offsets)
+        # Once the outputs are acknowledged, mark and commit may overlap: if only the mark is lost, the
+        # commit already prevents redelivery; if only the commit is lost, the mark skips the redelivered
+        # events; if both are lost, the repeated outputs carry the same ids and consumers drop them.
+        await asyncio.gather(self._deduper.mark(handled), self._consumer.commit(offsets))
         return count
 
     async def _call(self, handler: Handler, event: CloudEvent) -> Sequence[CloudEvent]:

@@ -50,7 +50,9 @@ class RedisSettings(BaseSettings):
 
     url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     key_prefix: str = "switchboard:"
-    dedupe_ttl_seconds: int = 7 * 24 * 3600
+    # How long consumers remember handled event ids (between one and two of these). Redelivery after a
+    # crash happens within minutes; a day is ample, and memory grows with traffic times this window.
+    dedupe_ttl_seconds: int = 24 * 3600
 
 
 class ServiceSettings(BaseSettings):

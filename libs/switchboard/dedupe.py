@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -21,32 +22,45 @@ class Deduper(Protocol):
 
 
 class RedisDeduper:
-    """Handled ids as expiring Redis keys, one round trip per batch for each direction."""
+    """Handled ids in one Redis set per time bucket: one command marks a whole batch.
 
-    def __init__(self, redis: Redis, namespace: str, ttl_seconds: int) -> None:
+    A bucket spans `ttl_seconds` and expires one bucket after it closes, so an id is remembered for
+    between one and two TTLs. One set per bucket (not one key per id) keeps a batch to a single SADD
+    and a check to a single SMISMEMBER per live bucket, which is what keeps the bus near the speed of
+    a bare consume-produce loop.
+    """
+
+    def __init__(
+        self, redis: Redis, namespace: str, ttl_seconds: int, clock: Callable[[], float] = time.time
+    ) -> None:
         self._redis = redis
         self._namespace = namespace
-        self._ttl = ttl_seconds
+        self._ttl = max(1, ttl_seconds)
+        self._clock = clock
 
-    def _key(self, event_id: str) -> str:
-        return f"{self._namespace}{event_id}"
+    def _bucket(self, offset: int = 0) -> str:
+        return f"{self._namespace}{int(self._clock() // self._ttl) - offset}"
 
     async def seen(self, ids: list[str]) -> set[str]:
         """Return the ids among `ids` that were already handled."""
         if not ids:
             return set()
-        values = await self._redis.mget([self._key(i) for i in ids])
-        return {i for i, v in zip(ids, values, strict=True) if v is not None}
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.smismember(self._bucket(0), ids)
+        pipe.smismember(self._bucket(1), ids)
+        current, previous = await pipe.execute()
+        return {i for i, a, b in zip(ids, current, previous, strict=True) if a or b}
 
     async def mark(self, ids: Iterable[str]) -> None:
-        """Record `ids` as handled for the configured time."""
+        """Record `ids` as handled."""
+        members = list(ids)
+        if not members:
+            return
+        bucket = self._bucket(0)
         pipe = self._redis.pipeline(transaction=False)
-        count = 0
-        for event_id in ids:
-            pipe.set(self._key(event_id), b"1", ex=self._ttl)
-            count += 1
-        if count:
-            await pipe.execute()
+        pipe.sadd(bucket, *members)
+        pipe.expire(bucket, 2 * self._ttl)
+        await pipe.execute()
 
 
 class MemoryDeduper:

@@ -12,6 +12,7 @@ from router.routing import Decision
 from router.store import RedisCaseStore
 from sla.store import RedisTimerStore
 from switchboard.contract import Author, Message, Queue, SlaTimer
+from switchboard.dedupe import RedisDeduper
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -163,3 +164,17 @@ async def test_an_answer_that_arrives_before_the_clock_starts_keeps_it_from_star
     assert not await store.start(timer("c1"), NOW + timedelta(seconds=48))
     assert await store.claim_due(NOW + timedelta(days=1), 100) == []
     assert await store.start(timer("c2"), NOW + timedelta(seconds=48))
+
+
+async def test_handled_ids_are_remembered_for_at_least_one_ttl_and_forgotten_after_two(
+    redis: Redis, key_prefix: str
+):
+    now = [1_000_000.0]
+    deduper = RedisDeduper(redis, f"{key_prefix}handled:", ttl_seconds=100, clock=lambda: now[0])
+    await deduper.mark(["a", "b"])
+    assert await deduper.seen(["a", "b", "c"]) == {"a", "b"}
+    now[0] += 100
+    assert await deduper.seen(["a", "c"]) == {"a"}
+    now[0] += 100
+    assert await deduper.seen(["a"]) == set()
+    assert 0 < await redis.ttl(f"{key_prefix}handled:10000") <= 200
