@@ -6,7 +6,6 @@ or slow the answer is 503 with Retry-After, so the channel retries and nothing a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -20,9 +19,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from pydantic import TypeAdapter, ValidationError
-from switchboard.bus import KafkaPublisher, Publisher
-from switchboard.contract import CaseActivity, CaseActivityRecorded, MessageReceived, derive_id
-from switchboard.service import ReadinessCheck, open_infra, ops_router
 
 from ingest.api import (
     Accepted,
@@ -34,9 +30,12 @@ from ingest.api import (
     MessageIn,
 )
 from ingest.config import Settings
-from ingest.intake import normalise
+from ingest.gate import Gate, Unavailable
 from ingest.metrics import IngestMetrics, RequestMetricsMiddleware
-from ingest.store import PENDING, RedisSeenStore, SeenStore
+from ingest.store import RedisSeenStore, SeenStore
+from switchboard.bus import KafkaPublisher, Publisher
+from switchboard.contract import CaseActivity, CaseActivityRecorded, derive_id
+from switchboard.service import ReadinessCheck, open_infra, ops_router
 
 NAME = "ingest"
 log = logging.getLogger(__name__)
@@ -53,12 +52,9 @@ class Deps:
     checks: dict[str, ReadinessCheck] = field(default_factory=dict)
 
 
-class Unavailable(Exception):
-    """The broker did not acknowledge in time; the client should retry."""
-
-
-def _seen_key(event: MessageReceived) -> str:
-    return f"{event.data.channel.value}:{event.data.external_id}"
+def describe(exc: ValidationError) -> str:
+    """Say in one line what is wrong with an item, field by field."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'item'}: {e['msg']}" for e in exc.errors())
 
 
 def create_app(settings: Settings | None = None, deps: Deps | None = None) -> FastAPI:
@@ -118,39 +114,9 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
                 422, f"text is {len(item.text)} characters; the limit is {settings.max_text_chars}"
             )
 
-    async def publish(events: list, d: Deps) -> None:
-        try:
-            await asyncio.wait_for(d.publisher.publish(events), timeout=settings.publish_timeout_seconds)
-        except Exception as exc:
-            metrics.publish_failures.inc()
-            log.warning("publish failed: %s", type(exc).__name__)
-            raise Unavailable from exc
-
-    async def store(events: list[MessageReceived], d: Deps) -> list[str]:
-        """Publish new events once; return each one's status (accepted, duplicate or retry)."""
-        keys = [_seen_key(e) for e in events]
-        claims = await d.seen.claim(keys)
-        fresh = [(k, e) for k, e, c in zip(keys, events, claims, strict=True) if c is None]
-        if fresh:
-            try:
-                await publish([e for _, e in fresh], d)
-            except Unavailable:
-                await d.seen.release([k for k, _ in fresh])
-                raise
-            await d.seen.confirm([k for k, _ in fresh])
-        statuses = []
-        for event, claim in zip(events, claims, strict=True):
-            channel = event.data.channel.value
-            if claim is None:
-                metrics.accepted.labels(channel).inc()
-                statuses.append("accepted")
-            elif claim == PENDING:
-                # The first copy is still being published; its outcome is unknown, so ask for a retry.
-                statuses.append("retry")
-            else:
-                metrics.duplicates.labels(channel).inc()
-                statuses.append("duplicate")
-        return statuses
+    def gate() -> Gate:
+        d = current()
+        return Gate(d.publisher, d.seen, metrics, d.clock, settings.publish_timeout_seconds)
 
     @app.post(
         "/v1/messages",
@@ -164,13 +130,12 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
         },
     )
     async def post_message(item: MessageIn) -> JSONResponse:
-        d = current()
         check_text(item)
-        event = normalise(item, d.clock())
         try:
-            (status,) = await store([event], d)
+            (outcome,) = await gate().accept([item])
         except Unavailable:
             raise unavailable() from None
+        event, status = outcome.event, outcome.status
         if status == "retry":
             raise HTTPException(
                 503, "this message is being stored by another request; retry", headers={"Retry-After": "1"}
@@ -185,15 +150,14 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
         responses={413: {"description": "Too many items."}, 503: {"description": "Retry later."}},
     )
     async def post_batch(batch: BatchIn) -> BatchResult:
-        d = current()
+        the_gate = gate()
         if len(batch.messages) > settings.max_batch_items:
             metrics.rejected.labels("batch_too_large").inc()
             raise HTTPException(
                 413, f"{len(batch.messages)} items; a batch holds at most {settings.max_batch_items}"
             )
         results: list[ItemResult] = []
-        valid: list[tuple[int, MessageReceived]] = []
-        now = d.clock()
+        valid: list[tuple[int, MessageIn]] = []
         for index, raw in enumerate(batch.messages):
             try:
                 item = _ITEM.validate_python(raw)
@@ -201,30 +165,22 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
                     raise ValueError(f"text longer than {settings.max_text_chars} characters")
             except ValidationError as exc:
                 metrics.rejected.labels("invalid").inc()
-                reason = "; ".join(
-                    f"{'.'.join(map(str, e['loc'])) or 'item'}: {e['msg']}" for e in exc.errors()
-                )
+                reason = describe(exc)
                 results.append(ItemResult(index=index, status="invalid", error=reason[:500]))
                 continue
             except ValueError as exc:
                 metrics.rejected.labels("text_too_long").inc()
                 results.append(ItemResult(index=index, status="invalid", error=str(exc)))
                 continue
-            valid.append((index, normalise(item, now)))
-        # The same message twice in one batch is stored once.
-        first: dict[str, MessageReceived] = {}
-        for _, event in valid:
-            first.setdefault(_seen_key(event), event)
+            valid.append((index, item))
         try:
-            statuses = dict(zip(first, await store(list(first.values()), d), strict=True))
+            outcomes = await the_gate.accept([item for _, item in valid])
         except Unavailable:
             raise unavailable() from None
-        claimed: set[str] = set()
-        for index, event in valid:
-            key = _seen_key(event)
-            status = statuses[key] if key not in claimed else "duplicate"
-            claimed.add(key)
-            results.append(ItemResult(index=index, status=status, message_id=event.data.message_id))
+        for (index, _), outcome in zip(valid, outcomes, strict=True):
+            results.append(
+                ItemResult(index=index, status=outcome.status, message_id=outcome.event.data.message_id)
+            )
         results.sort(key=lambda r: r.index)
         tally = {
             s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "invalid", "retry")
@@ -247,7 +203,7 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
     async def post_activity(
         case_id: Annotated[str, Path(min_length=1, max_length=128)], activity: Annotated[ActivityIn, Body()]
     ) -> ActivityAccepted:
-        d = current()
+        the_gate = gate()
         if activity.type == "reassigned" and activity.to_queue is None:
             metrics.rejected.labels("invalid").inc()
             raise HTTPException(422, "a reassigned activity needs to_queue")
@@ -272,7 +228,7 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
             ),
         )
         try:
-            await publish([event], d)
+            await the_gate.publish([event])
         except Unavailable:
             raise unavailable() from None
         metrics.activities.labels(activity.type).inc()

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+
 from switchboard.contract import decode
 from switchboard.stack import SERVICES, EmbeddedStack, StackConfig, free_port
 from switchboard.testing import TopicReader, eventually

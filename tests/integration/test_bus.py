@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+
 from switchboard.bus import ConsumerLoop, dead_letter_reason, make_producer
 from switchboard.config import KafkaSettings
 from switchboard.contract import (

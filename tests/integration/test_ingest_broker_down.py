@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from ingest.app import create_app
 from ingest.config import Settings
 from switchboard.config import KafkaSettings, RedisSettings

@@ -6,8 +6,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ingest.store import DONE, PENDING, RedisSeenStore
 from redis.asyncio import Redis
+
+from ingest.store import DONE, PENDING, RedisSeenStore
 from router.routing import Decision
 from router.store import RedisCaseStore
 from sla.store import RedisTimerStore

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+
 from switchboard.asyncapi import build_asyncapi, check_snapshots, render, write_snapshots
 from switchboard.contract import (
     ALL_TOPICS,

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from ingest.app import Deps, create_app
 from ingest.config import Settings
 from ingest.store import MemorySeenStore
