@@ -44,6 +44,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from redis.utils import HIREDIS_AVAILABLE
+
 from switchboard.bus import ConsumerLoop, make_producer
 from switchboard.config import KafkaSettings
 from switchboard.contract import (

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+
 from switchboard.stack import broker_binary, free_port, port_open, redis_server_binary, wait_until
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379

@@ -7,12 +7,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
-from switchboard.metrics import BusMetrics
-from switchboard.service import consuming, open_infra, ops_router
 
 from classifier import handlers
 from classifier.config import Settings
 from classifier.metrics import ClassifierMetrics
+from switchboard.metrics import BusMetrics
+from switchboard.service import consuming, open_infra, ops_router
 
 NAME = "classifier"
 

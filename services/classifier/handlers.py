@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from classifier import model
 from switchboard.contract import (
     Classification,
     ClassifiedMessage,
@@ -14,8 +15,6 @@ from switchboard.contract import (
     derive_id,
     event_type,
 )
-
-from classifier import model
 
 SOURCE = "switchboard/classifier"
 

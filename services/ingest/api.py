@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
 from switchboard.contract import ActivityType, Author, Channel, Queue, Visibility
 
 PUBLIC_CHANNELS = {Channel.X, Channel.FACEBOOK, Channel.INSTAGRAM, Channel.REVIEW}

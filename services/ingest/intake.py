@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from switchboard.contract import Message, MessageReceived, derive_id
-
 from ingest.api import PUBLIC_CHANNELS, MessageIn
+from switchboard.contract import Message, MessageReceived, derive_id
 
 SOURCE = "switchboard/ingest"
 

@@ -9,14 +9,14 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Path, Query
 from prometheus_client import CollectorRegistry
-from switchboard.contract import Queue
-from switchboard.metrics import BusMetrics
-from switchboard.service import consuming, open_infra, ops_router
 
 from router import handlers
 from router.config import Settings
 from router.metrics import RouterMetrics
 from router.store import CaseStore, RedisCaseStore
+from switchboard.contract import Queue
+from switchboard.metrics import BusMetrics
+from switchboard.service import consuming, open_infra, ops_router
 
 NAME = "router"
 

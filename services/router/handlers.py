@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from router import routing
+from router.store import CaseStore
 from switchboard.contract import (
     CaseActivityRecorded,
     CaseRouted,
@@ -15,9 +17,6 @@ from switchboard.contract import (
     derive_id,
     event_type,
 )
-
-from router import routing
-from router.store import CaseStore
 
 SOURCE = "switchboard/router"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter
+
 from switchboard.contract import RoutedCase
 
 

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
-from switchboard.contract import ActivityType, Message, Queue, derive_id
 
 from router.routing import Decision
+from switchboard.contract import ActivityType, Message, Queue, derive_id
 
 STATUS_AFTER: dict[str, str] = {
     "responded": "open",

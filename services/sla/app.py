@@ -10,15 +10,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
-from switchboard.bus import KafkaPublisher, Publisher
-from switchboard.contract import SlaBreached
-from switchboard.metrics import BusMetrics
-from switchboard.service import consuming, open_infra, ops_router
 
 from sla import handlers
 from sla.config import Settings
 from sla.metrics import SlaMetrics
 from sla.store import RedisTimerStore, TimerStore
+from switchboard.bus import KafkaPublisher, Publisher
+from switchboard.contract import SlaBreached
+from switchboard.metrics import BusMetrics
+from switchboard.service import consuming, open_infra, ops_router
 
 NAME = "sla"
 CLAIM_LIMIT = 1000

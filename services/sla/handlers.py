@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sla import policy
+from sla.store import Claimed, TimerStore
 from switchboard.contract import (
     CaseActivityRecorded,
     CaseRouted,
@@ -19,9 +21,6 @@ from switchboard.contract import (
     derive_id,
     event_type,
 )
-
-from sla import policy
-from sla.store import Claimed, TimerStore
 
 SOURCE = "switchboard/sla"
 # Activities that stop the first-response clock, and the reason recorded on the stop event.

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from redis.asyncio import Redis
+
 from switchboard.contract import SlaTimer
 
 KINDS = ("warning", "breached")

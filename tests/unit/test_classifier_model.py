@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from classifier import lexicon
 from classifier.model import MODEL_VERSION, classify, normalise
 

@@ -10,13 +10,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import classifier.config
-import ingest.config
 import pytest
-import router.config
-import sla.config
 import yaml
 from pydantic_settings import BaseSettings
+
+import classifier.config
+import ingest.config
+import router.config
+import sla.config
 from switchboard.config import env_vars
 
 ROOT = Path(__file__).resolve().parents[2]
