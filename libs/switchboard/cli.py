@@ -111,6 +111,20 @@ def contract(args: argparse.Namespace) -> int:
     return 0
 
 
+def classify(args: argparse.Namespace) -> int:
+    """Classify JSON lines from a file or stdin to stdout, as the classifier service would."""
+    from classifier.batch import write_results
+
+    source = open(args.file, encoding="utf-8") if args.file != "-" else sys.stdin
+    try:
+        classified, refused = write_results(source, sys.stdout)
+    finally:
+        if source is not sys.stdin:
+            source.close()
+    print(f"classified {classified}, refused {refused}", file=sys.stderr)
+    return 1 if refused and not classified else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the command."""
     parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
@@ -127,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--limit", type=int, default=40, help="how many messages to post (0: all)")
     p_demo.add_argument("--interval", type=float, default=0.15, help="seconds between messages")
     p_demo.add_argument("--timeout", type=float, default=30.0, help="how long to wait for the last routing")
+    p_classify = sub.add_parser(
+        "classify", help="classify JSON lines (id, text, channel) from a file or stdin"
+    )
+    p_classify.add_argument("file", nargs="?", default="-", help="a JSON-lines file; - or nothing for stdin")
     p_contract = sub.add_parser("contract", help="write or check the event schemas and AsyncAPI document")
     p_contract.add_argument("--dir", default="docs/contract")
     p_contract.add_argument("--check", action="store_true", help="fail if the snapshots are stale")
@@ -137,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args.service)
     if args.command == "topics":
         return topics()
+    if args.command == "classify":
+        return classify(args)
     if args.command == "demo":
         from switchboard.demo import run_demo
 

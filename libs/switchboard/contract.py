@@ -39,6 +39,9 @@ def dlq_topic(topic: str) -> str:
 ALL_TOPICS: tuple[str, ...] = tuple(t.value for t in Topic) + tuple(dlq_topic(t.value) for t in Topic)
 
 
+Visibility = Literal["public", "private"]
+
+
 class Channel(StrEnum):
     """Where a customer wrote."""
 
@@ -51,6 +54,14 @@ class Channel(StrEnum):
     CHAT = "chat"
     SMS = "sms"
     REVIEW = "review"
+
+
+PUBLIC_CHANNELS = frozenset({Channel.X, Channel.FACEBOOK, Channel.INSTAGRAM, Channel.REVIEW})
+
+
+def default_visibility(channel: Channel) -> Visibility:
+    """Return how visible a message on this channel usually is: posts and reviews are public."""
+    return "public" if channel in PUBLIC_CHANNELS else "private"
 
 
 class Queue(StrEnum):
@@ -67,7 +78,6 @@ class Queue(StrEnum):
 
 
 Category = Literal["support", "marketing"]
-Visibility = Literal["public", "private"]
 Language = Literal["fr", "en", "other"]
 Sentiment = Literal["negative", "neutral", "positive"]
 Priority = Literal["P1", "P2", "P3", "P4"]

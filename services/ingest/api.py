@@ -8,8 +8,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from switchboard.contract import ActivityType, Author, Channel, Queue, Visibility
 
-PUBLIC_CHANNELS = {Channel.X, Channel.FACEBOOK, Channel.INSTAGRAM, Channel.REVIEW}
-
 
 class MessageIn(BaseModel):
     """One inbound message as a channel adapter or an integrator sends it."""

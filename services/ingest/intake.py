@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ingest.api import PUBLIC_CHANNELS, MessageIn
-from switchboard.contract import Message, MessageReceived, derive_id
+from ingest.api import MessageIn
+from switchboard.contract import Message, MessageReceived, default_visibility, derive_id
 
 SOURCE = "switchboard/ingest"
 
@@ -26,7 +26,7 @@ def normalise(item: MessageIn, received_at: datetime) -> MessageReceived:
     """Build the `messages.received` event of an inbound message."""
     message_id = message_id_for(item.channel.value, item.external_id)
     conversation_id = conversation_id_for(item)
-    visibility = item.visibility or ("public" if item.channel in PUBLIC_CHANNELS else "private")
+    visibility = item.visibility or default_visibility(item.channel)
     message = Message(
         message_id=message_id,
         channel=item.channel,
