@@ -29,6 +29,7 @@ from ingest.api import (
     ItemResult,
     MessageIn,
 )
+from ingest.channels import meta, x
 from ingest.config import Settings
 from ingest.gate import Gate, Unavailable
 from ingest.metrics import IngestMetrics, RequestMetricsMiddleware
@@ -117,6 +118,9 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
     def gate() -> Gate:
         d = current()
         return Gate(d.publisher, d.seen, metrics, d.clock, settings.publish_timeout_seconds)
+
+    app.include_router(meta.router(gate, settings))
+    app.include_router(x.router(gate, settings))
 
     @app.post(
         "/v1/messages",

@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from prometheus_client import CollectorRegistry
 
 from sla import handlers
 from sla.config import Settings
 from sla.metrics import SlaMetrics
-from sla.store import RedisTimerStore, TimerStore
+from sla.policies import PolicySet, default_policies_path, parse_policies
+from sla.store import RedisCaseState, RedisTimerStore, TimerStore
 from switchboard.bus import KafkaPublisher, Publisher
-from switchboard.contract import SlaBreached
+from switchboard.live import ConfigError, LiveConfig
 from switchboard.metrics import BusMetrics
 from switchboard.service import consuming, open_infra, ops_router
 
@@ -27,19 +29,35 @@ LEASE_SECONDS = 30.0
 log = logging.getLogger(__name__)
 
 
+def live_policies(settings: Settings, on_reload: Callable[[str], None]) -> LiveConfig[PolicySet]:
+    """Load the policy file (or the bundled example), scaled by SLA_TARGET_SCALE."""
+
+    def parse(text: str) -> PolicySet:
+        policies = parse_policies(text, settings.policy_file or "bundled SLA policies")
+        return policies.scaled(settings.target_scale) if settings.target_scale != 1.0 else policies
+
+    return LiveConfig(
+        "SLA policies",
+        settings.policy_file,
+        lambda: default_policies_path().read_text(encoding="utf-8"),
+        parse,
+        on_reload,
+    )
+
+
 async def fire_due(timers: TimerStore, publisher: Publisher, deps: handlers.Deps, metrics: SlaMetrics) -> int:
-    """Publish the warnings and breaches now due, then forget them; return how many were claimed."""
+    """Publish what is due now (warnings, breaches, escalations), then forget it; return how many."""
     now = deps.clock()
     claimed = await timers.claim_due(now, CLAIM_LIMIT)
     if not claimed:
         return 0
-    events = handlers.fired_events(claimed, now, deps.warn_fraction)
+    events = handlers.fired_events(claimed, now, deps.policies())
     await publisher.publish(events)
     await timers.done([c.member for c in claimed])
     for event in events:
         metrics.observe(event)
-        if isinstance(event, SlaBreached):
-            metrics.firing_lag.observe(max(0.0, (now - event.data.due_at).total_seconds()))
+    for entry in claimed:
+        metrics.firing_lag.observe(max(0.0, (now - entry.due).total_seconds()))
     return len(claimed)
 
 
@@ -65,11 +83,12 @@ async def run_ticker(
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the SLA service's app; its lifespan runs the consumer loop and the ticker."""
+    """Build the SLA service's app; its lifespan runs the consumer loop, the ticker and the file watch."""
     settings = settings or Settings()
     registry = CollectorRegistry()
     bus_metrics = BusMetrics(NAME, registry)
     metrics = SlaMetrics(registry)
+    policies = live_policies(settings, lambda outcome: metrics.reloads.labels(outcome).inc())
     checks: dict = {}
 
     @asynccontextmanager
@@ -78,23 +97,54 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timers = RedisTimerStore(infra.redis, settings.redis.key_prefix)
             deps = handlers.Deps(
                 timers=timers,
-                target_scale=settings.target_scale,
-                warn_fraction=settings.warn_fraction,
+                cases=RedisCaseState(infra.redis, settings.redis.key_prefix),
+                policies=lambda: policies.current,
                 on_event=metrics.observe,
             )
             async with consuming(infra, settings, NAME, handlers.handler_table(deps), bus_metrics):
                 publisher = KafkaPublisher(infra.producer, lambda t, n: bus_metrics.produced.labels(t).inc(n))
-                ticker = asyncio.create_task(
-                    run_ticker(timers, publisher, deps, metrics, settings.tick_seconds)
-                )
+                tasks = [
+                    asyncio.create_task(run_ticker(timers, publisher, deps, metrics, settings.tick_seconds)),
+                    asyncio.create_task(policies.watch(settings.policy_poll_seconds)),
+                ]
                 checks.update(infra.checks)
                 try:
                     yield
                 finally:
-                    ticker.cancel()
-                    await asyncio.gather(ticker, return_exceptions=True)
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
         checks.clear()
 
     app = FastAPI(title="Switchboard SLA", version="0.1.0", lifespan=lifespan)
     app.include_router(ops_router(registry, lambda: checks))
+
+    @app.get("/v1/policies", summary="The SLA policies in force, in match order")
+    async def get_policies() -> dict[str, Any]:
+        return {**policies.describe(), "policies": [describe(p) for p in policies.current]}
+
+    @app.post(
+        "/v1/policies/reload",
+        summary="Reload the policy file; an invalid file is rejected and the previous policies stay",
+        responses={422: {"description": "The file is invalid; the reason names the policy and field."}},
+    )
+    async def reload_policies() -> dict[str, Any]:
+        try:
+            policies.reload()
+        except ConfigError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return await get_policies()
+
     return app
+
+
+def describe(policy: Any) -> dict[str, Any]:
+    """Describe one policy for operators: its targets, warnings, escalations and calendar."""
+    return {
+        "name": policy.name,
+        "targets_seconds": dict(policy.targets),
+        "warn_at": list(policy.warn_at),
+        "escalate_after_breach_seconds": list(policy.escalate_after_breach),
+        "calendar": repr(policy.calendar),
+        "match": {k: sorted(map(str, v)) for k, v in policy.match.items()},
+    }

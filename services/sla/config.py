@@ -15,7 +15,9 @@ class Settings(ServiceSettings):
     port: int = 8083
     # How often due timers are collected; the firing lag is at most about this long.
     tick_seconds: float = 0.25
-    # Scales every built-in target (tests and demos shrink hours to seconds); 1.0 in production.
+    # The YAML policy file (SLA_POLICY_FILE); unset: the example that ships with the service.
+    policy_file: str | None = None
+    # How often the policy file is checked for changes; a valid change is live without a restart.
+    policy_poll_seconds: float = 2.0
+    # Scales every policy duration (tests and demos shrink hours to seconds); 1.0 in production.
     target_scale: float = 1.0
-    # Fraction of the target at which a warning fires.
-    warn_fraction: float = 0.8

@@ -1,18 +1,26 @@
-"""The SLA service's event handlers, its firing step, and their table."""
+"""The SLA service's event handlers, its firing step, and their table.
+
+Clocks per case: `first_response` from the case's opening until the contact centre responds;
+`next_response` from a later customer message until the next response; `resolution` from the opening
+until the case is resolved, paused while waiting on the customer. Targets, warnings, escalations and
+business hours come from the first policy that matches the case.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from sla import policy
-from sla.store import Claimed, TimerStore
+from sla.policies import Policy, PolicySet
+from sla.store import CaseState, Claimed, Firing, TimerStore
 from switchboard.contract import (
     CaseActivityRecorded,
     CaseRouted,
     CloudEvent,
     SlaBreached,
+    SlaClock,
+    SlaEscalated,
     SlaStarted,
     SlaStopped,
     SlaTimer,
@@ -23,18 +31,18 @@ from switchboard.contract import (
 )
 
 SOURCE = "switchboard/sla"
-# Activities that stop the first-response clock, and the reason recorded on the stop event.
-STOPPING_ACTIVITIES = {"responded": "responded", "resolved": "resolved"}
+RESPONSE_CLOCKS: tuple[SlaClock, ...] = ("first_response", "next_response")
+ALL_CLOCKS: tuple[SlaClock, ...] = ("first_response", "next_response", "resolution")
 
 
 @dataclass(frozen=True)
 class Deps:
-    """What the SLA handlers need."""
+    """What the SLA handlers need; `policies` returns the set in force (it can be reloaded)."""
 
     timers: TimerStore
+    cases: CaseState
+    policies: Callable[[], PolicySet]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    target_scale: float = 1.0
-    warn_fraction: float = 0.8
     on_event: Callable[[CloudEvent], None] = lambda _e: None
 
 
@@ -52,78 +60,173 @@ def _event(cls: type[CloudEvent], timer: SlaTimer, step: str) -> CloudEvent:
     )
 
 
-async def start_clock(event: CaseRouted, deps: Deps) -> list[CloudEvent]:
-    """Start the first-response clock of a newly opened case."""
-    case = event.data
-    if not case.is_new_case:
-        return []
-    target = policy.first_response_target(case, deps.target_scale)
-    started = deps.clock()
-    timer = SlaTimer(
-        case_id=case.case_id,
-        clock=target.clock,
-        policy=target.policy,
-        queue=case.queue,
-        channel=case.channel,
-        priority=case.priority,
-        started_at=started,
-        due_at=started + timedelta(seconds=target.seconds),
-        target_seconds=target.seconds,
-        elapsed_seconds=0.0,
-    )
-    warn_at = started + timedelta(seconds=target.seconds * deps.warn_fraction)
-    if not await deps.timers.start(timer, warn_at):
-        return []
-    out = [_event(SlaStarted, timer, "started")]
-    deps.on_event(out[0])
+def firings(policy: Policy, start: datetime, target: float, consumed: float = 0.0) -> list[Firing]:
+    """List a clock's warnings, breach and escalations, in business time of the policy's calendar.
+
+    `consumed` is business time the clock already ran before a pause; thresholds it passed then are
+    not armed again.
+    """
+    calendar = policy.calendar
+    due = calendar.add_business_time(start, max(0.0, target - consumed))
+    out = [
+        Firing(f"warning:{f:g}", calendar.add_business_time(start, f * target - consumed))
+        for f in policy.warn_at
+        if f * target > consumed
+    ]
+    out.append(Firing("breached", due))
+    out += [
+        Firing(f"escalated:{level}", calendar.add_business_time(due, delay))
+        for level, delay in enumerate(policy.escalate_after_breach, start=2)
+    ]
     return out
 
 
-async def stop_clock(event: CaseActivityRecorded, deps: Deps) -> list[CloudEvent]:
-    """Stop the first-response clock when the contact centre answered or resolved the case."""
-    reason = STOPPING_ACTIVITIES.get(event.data.type)
-    if reason is None:
+async def _start(
+    deps: Deps,
+    policy: Policy,
+    state: dict[str, str],
+    case_id: str,
+    clock: SlaClock,
+    *,
+    first: bool,
+    consumed: float = 0.0,
+) -> list[CloudEvent]:
+    if clock not in policy.targets:
         return []
-    timer = await deps.timers.stop(event.data.case_id, "first_response")
+    now = deps.clock()
+    target = policy.targets[clock]
+    plan = firings(policy, now, target, consumed)
+    timer = SlaTimer(
+        case_id=case_id,
+        clock=clock,
+        policy=policy.name,
+        queue=state["queue"],
+        channel=state["channel"],
+        priority=state["priority"],
+        started_at=now,
+        due_at=next(f.at for f in plan if f.kind == "breached"),
+        target_seconds=target,
+        elapsed_seconds=consumed,
+    )
+    if not await deps.timers.start(timer, plan, first=first):
+        return []
+    return [_event(SlaStarted, timer, "started")]
+
+
+async def _stop(deps: Deps, case_id: str, clock: SlaClock, reason: str, at: datetime) -> list[CloudEvent]:
+    timer = await deps.timers.stop(case_id, clock)
     if timer is None:
         return []
-    stopped = timer.model_copy(
-        update={"reason": reason, "elapsed_seconds": (event.data.at - timer.started_at).total_seconds()}
-    )
-    out = [_event(SlaStopped, stopped, "stopped")]
-    deps.on_event(out[0])
+    policy = deps.policies().get(timer.policy)
+    elapsed = policy.elapsed(timer.started_at, at) if policy else (at - timer.started_at).total_seconds()
+    stopped = timer.model_copy(update={"reason": reason, "elapsed_seconds": timer.elapsed_seconds + elapsed})
+    return [_event(SlaStopped, stopped, f"stopped/{reason}")]
+
+
+def _policy_for(deps: Deps, state: dict[str, str]) -> Policy | None:
+    return deps.policies().get(state["policy"])
+
+
+async def on_routed(event: CaseRouted, deps: Deps) -> list[CloudEvent]:
+    """Start a new case's clocks; on a later customer message, start next-response or resume resolution."""
+    case = event.data
+    if case.is_new_case:
+        policy = deps.policies().match(case)
+        if policy is None:
+            return []
+        state = {
+            "policy": policy.name,
+            "queue": case.queue.value,
+            "channel": case.channel.value,
+            "priority": case.priority,
+        }
+        await deps.cases.remember(case.case_id, state)
+        out = await _start(deps, policy, state, case.case_id, "first_response", first=True)
+        out += await _start(deps, policy, state, case.case_id, "resolution", first=True)
+        return out
+    state = await deps.cases.get(case.case_id)
+    policy = _policy_for(deps, state) if state else None
+    if state is None or policy is None:
+        return []
+    out: list[CloudEvent] = []
+    consumed = await deps.cases.resume(case.case_id)
+    if consumed is not None:
+        out += await _start(deps, policy, state, case.case_id, "resolution", first=False, consumed=consumed)
+    if not any([await deps.timers.running(case.case_id, c) for c in RESPONSE_CLOCKS]):
+        out += await _start(deps, policy, state, case.case_id, "next_response", first=False)
     return out
 
 
-def fired_events(claimed: list[Claimed], now: datetime, warn_fraction: float) -> list[CloudEvent]:
-    """Turn claimed due entries into warning and breach events; stopped timers yield nothing."""
+async def on_activity(event: CaseActivityRecorded, deps: Deps) -> list[CloudEvent]:
+    """Stop, pause or restart a case's clocks as the contact centre acts on it."""
+    activity = event.data
+    case_id, at, kind = activity.case_id, activity.at, activity.type
+    out: list[CloudEvent] = []
+    if kind == "responded":
+        for clock in RESPONSE_CLOCKS:
+            out += await _stop(deps, case_id, clock, "responded", at)
+    elif kind == "resolved":
+        for clock in ALL_CLOCKS:
+            out += await _stop(deps, case_id, clock, "resolved", at)
+        await deps.cases.resume(case_id)
+    elif kind == "waiting_on_customer":
+        for clock in RESPONSE_CLOCKS:
+            out += await _stop(deps, case_id, clock, "waiting_on_customer", at)
+        paused = await _stop(deps, case_id, "resolution", "paused", at)
+        if paused:
+            await deps.cases.pause(case_id, paused[0].data.elapsed_seconds)
+        out += paused
+    elif kind == "reopened":
+        state = await deps.cases.get(case_id)
+        policy = _policy_for(deps, state) if state else None
+        if state and policy:
+            out += await _start(deps, policy, state, case_id, "first_response", first=False)
+            out += await _start(deps, policy, state, case_id, "resolution", first=False)
+    return out
+
+
+def fired_events(claimed: list[Claimed], now: datetime, policies: PolicySet) -> list[CloudEvent]:
+    """Turn claimed due entries into warning, breach and escalation events; stopped timers yield none."""
     events: list[CloudEvent] = []
     for entry in claimed:
-        if entry.timer is None:
+        timer = entry.timer
+        if timer is None:
             continue
-        elapsed = (now - entry.timer.started_at).total_seconds()
-        if entry.kind == "warning":
-            timer = entry.timer.model_copy(update={"elapsed_seconds": elapsed, "threshold": warn_fraction})
-            events.append(_event(SlaWarning, timer, f"warning/{warn_fraction}"))
-        else:
-            timer = entry.timer.model_copy(update={"elapsed_seconds": elapsed, "level": 1})
-            events.append(_event(SlaBreached, timer, "breached"))
+        policy = policies.get(timer.policy)
+        ran = policy.elapsed(timer.started_at, now) if policy else (now - timer.started_at).total_seconds()
+        elapsed = timer.elapsed_seconds + ran
+        kind, _, arg = entry.kind.partition(":")
+        if kind == "warning":
+            data = timer.model_copy(update={"elapsed_seconds": elapsed, "threshold": float(arg)})
+            events.append(_event(SlaWarning, data, entry.kind))
+        elif kind == "breached":
+            data = timer.model_copy(update={"elapsed_seconds": elapsed, "level": 1})
+            events.append(_event(SlaBreached, data, entry.kind))
+        elif kind == "escalated":
+            data = timer.model_copy(update={"elapsed_seconds": elapsed, "level": int(arg)})
+            events.append(_event(SlaEscalated, data, entry.kind))
     return events
 
 
 def handler_table(deps: Deps):
     """Map topics and event types to this service's handlers."""
 
-    async def on_routed(event: CaseRouted) -> list[CloudEvent]:
-        return await start_clock(event, deps)
+    async def routed(event: CaseRouted) -> list[CloudEvent]:
+        out = await on_routed(event, deps)
+        for e in out:
+            deps.on_event(e)
+        return out
 
-    async def on_activity(event: CaseActivityRecorded) -> list[CloudEvent]:
-        return await stop_clock(event, deps)
+    async def activity(event: CaseActivityRecorded) -> list[CloudEvent]:
+        out = await on_activity(event, deps)
+        for e in out:
+            deps.on_event(e)
+        return out
 
-    routed = {event_type(CaseRouted): on_routed}
+    table = {event_type(CaseRouted): routed}
     return {
-        Topic.CASES_CUSTOMER_SERVICE.value: routed,
-        Topic.CASES_MARKETING.value: routed,
-        Topic.CASES_REVIEW.value: routed,
-        Topic.CASES_ACTIVITY.value: {event_type(CaseActivityRecorded): on_activity},
+        Topic.CASES_CUSTOMER_SERVICE.value: table,
+        Topic.CASES_MARKETING.value: table,
+        Topic.CASES_REVIEW.value: table,
+        Topic.CASES_ACTIVITY.value: {event_type(CaseActivityRecorded): activity},
     }

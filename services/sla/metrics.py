@@ -18,10 +18,22 @@ class SlaMetrics:
         )
         self.warnings = Counter("switchboard_sla_warnings", "Warnings fired.", labels, registry=registry)
         self.breaches = Counter("switchboard_sla_breaches", "Breaches fired.", labels, registry=registry)
+        self.escalations = Counter(
+            "switchboard_sla_escalations",
+            "Escalations fired, by level.",
+            [*labels, "level"],
+            registry=registry,
+        )
+        self.reloads = Counter(
+            "switchboard_sla_policy_reloads",
+            "Policy file reloads, by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
         self.open_timers = Gauge("switchboard_sla_open_timers", "Clocks running now.", registry=registry)
         self.firing_lag = Histogram(
             "switchboard_sla_firing_lag_seconds",
-            "How long after its due time a warning or breach was published.",
+            "How long after its due time a warning, breach or escalation was published.",
             buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 15.0, 60.0),
             registry=registry,
         )
@@ -38,3 +50,5 @@ class SlaMetrics:
             self.warnings.labels(timer.clock, timer.policy).inc()
         elif kind == "breached":
             self.breaches.labels(timer.clock, timer.policy).inc()
+        elif kind == "escalated":
+            self.escalations.labels(timer.clock, timer.policy, str(timer.level)).inc()

@@ -1,40 +1,54 @@
 """SLA timers in Redis, shared by every SLA instance.
 
-A timer is a hash with its clock's description plus entries in the `due` sorted set (one for the
-warning, one for the breach) scored by their due time. An instance claims due entries atomically by
-moving them to `firing`; it removes them only after the event was published. Entries left in
-`firing` by an instance that died are put back after a lease, so a firing is repeated at most once
-(with the same event id) and never lost.
+A timer is a hash holding its clock's description and the names of its firings (each warning
+threshold, the breach, each escalation level), which sit in the `due` sorted set scored by their due
+time. An instance claims due entries atomically by moving them to `firing`; it removes them only after
+the event was published. Entries left in `firing` by an instance that died are put back after a lease,
+so a firing is repeated at most once (with the same event id) and never lost.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from redis.asyncio import Redis
 
 from switchboard.contract import SlaTimer
 
-KINDS = ("warning", "breached")
 TOMBSTONE_SECONDS = 7 * 24 * 3600
 
 # Starting is one atomic step, so a crash can never leave a timer without its due entries. A stop that
-# arrives before the start (activity and routing travel on different partitions) leaves a tombstone
-# that keeps the late start from running a clock nobody needs.
+# arrives before the first start (activity and routing travel on different partitions) leaves a
+# tombstone that keeps that late start from running a clock nobody needs.
 _START = """
-if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
-if redis.call('HSETNX', KEYS[1], 'timer', ARGV[1]) == 0 then return 0 end
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
-redis.call('SADD', KEYS[3], ARGV[6])
+if ARGV[1] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+if redis.call('HSETNX', KEYS[1], 'timer', ARGV[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'members', ARGV[4])
+if #ARGV > 4 then redis.call('ZADD', KEYS[2], unpack(ARGV, 5)) end
+redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('DEL', KEYS[4])
 return 1
 """
 
+_STOP = """
+local timer = redis.call('HGET', KEYS[1], 'timer')
+local members = redis.call('HGET', KEYS[1], 'members')
+if members then
+  for member in string.gmatch(members, '[^\\n]+') do redis.call('ZREM', KEYS[2], member) end
+end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('SET', KEYS[4], '1', 'EX', ARGV[2])
+return timer or false
+"""
+
 _CLAIM = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
-for _, member in ipairs(due) do
+for i = 1, #due, 2 do
+  local member = due[i]
   redis.call('ZREM', KEYS[1], member)
   redis.call('ZADD', KEYS[2], ARGV[1], member)
   local sep = string.find(member, '|', 1, true)
@@ -42,6 +56,7 @@ for _, member in ipairs(due) do
   local sep2 = string.find(rest, '|', 1, true)
   local timer = ARGV[3] .. string.sub(member, 1, sep - 1) .. '|' .. string.sub(rest, 1, sep2 - 1)
   table.insert(out, member)
+  table.insert(out, due[i + 1])
   table.insert(out, redis.call('HGET', timer, 'timer') or false)
 end
 return out
@@ -58,23 +73,36 @@ return #stale
 
 
 @dataclass(frozen=True)
+class Firing:
+    """One event a timer will fire: `warning:<fraction>`, `breached` or `escalated:<level>`, and when."""
+
+    kind: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Claimed:
-    """A due entry this instance now owns: which timer, which kind, and the timer (None if stopped)."""
+    """A due entry this instance now owns: which timer, which firing, when it was due, the timer."""
 
     member: str
     kind: str
+    due: datetime
     timer: SlaTimer | None
 
 
 class TimerStore(Protocol):
     """Where SLA timers live."""
 
-    async def start(self, timer: SlaTimer, warn_at: datetime) -> bool:
-        """Start a timer unless it already runs; return True when it was started now."""
+    async def start(self, timer: SlaTimer, firings: list[Firing], first: bool = True) -> bool:
+        """Start a timer unless it runs (or, when `first`, was already stopped); True when started now."""
         ...
 
     async def stop(self, case_id: str, clock: str) -> SlaTimer | None:
         """Stop a timer; return it, or None when it was not running."""
+        ...
+
+    async def running(self, case_id: str, clock: str) -> SlaTimer | None:
+        """Return a running timer, or None."""
         ...
 
     async def claim_due(self, now: datetime, limit: int) -> list[Claimed]:
@@ -104,6 +132,7 @@ class RedisTimerStore:
         self._firing = f"{self._prefix}firing"
         self._open = f"{self._prefix}open"
         self._start = redis.register_script(_START)
+        self._stop = redis.register_script(_STOP)
         self._claim = redis.register_script(_CLAIM)
         self._requeue = redis.register_script(_REQUEUE)
 
@@ -113,37 +142,31 @@ class RedisTimerStore:
     def _tombstone_key(self, case_id: str, clock: str) -> str:
         return f"{self._prefix}stopped:{case_id}|{clock}"
 
-    async def start(self, timer: SlaTimer, warn_at: datetime) -> bool:
-        """Start a timer unless it already runs; return True when it was started now."""
+    async def start(self, timer: SlaTimer, firings: list[Firing], first: bool = True) -> bool:
+        """Start a timer unless it runs (or, when `first`, was already stopped); True when started now."""
         base = f"{timer.case_id}|{timer.clock}"
+        members = [f"{base}|{f.kind}" for f in firings]
+        scored: list[object] = []
+        for firing, member in zip(firings, members, strict=True):
+            scored += [firing.at.timestamp(), member]
         keys = [
             self._timer_key(timer.case_id, timer.clock),
             self._due,
             self._open,
             self._tombstone_key(timer.case_id, timer.clock),
         ]
-        args = [
-            timer.model_dump_json(),
-            warn_at.timestamp(),
-            f"{base}|warning",
-            timer.due_at.timestamp(),
-            f"{base}|breached",
-            base,
-        ]
+        args = ["1" if first else "0", timer.model_dump_json(), base, "\n".join(members), *scored]
         return bool(await self._start(keys=keys, args=args))
 
     async def stop(self, case_id: str, clock: str) -> SlaTimer | None:
         """Stop a timer; return it, or None when it was not running."""
-        key = self._timer_key(case_id, clock)
-        base = f"{case_id}|{clock}"
-        members = [f"{base}|{kind}" for kind in KINDS]
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.hget(key, "timer")
-        pipe.delete(key)
-        pipe.zrem(self._due, *members)
-        pipe.srem(self._open, base)
-        pipe.set(self._tombstone_key(case_id, clock), b"1", ex=TOMBSTONE_SECONDS)
-        raw, *_ = await pipe.execute()
+        keys = [self._timer_key(case_id, clock), self._due, self._open, self._tombstone_key(case_id, clock)]
+        raw = await self._stop(keys=keys, args=[f"{case_id}|{clock}", TOMBSTONE_SECONDS])
+        return SlaTimer.model_validate_json(raw) if raw else None
+
+    async def running(self, case_id: str, clock: str) -> SlaTimer | None:
+        """Return a running timer, or None."""
+        raw = await self._redis.hget(self._timer_key(case_id, clock), "timer")
         return SlaTimer.model_validate_json(raw) if raw else None
 
     async def claim_due(self, now: datetime, limit: int) -> list[Claimed]:
@@ -152,10 +175,11 @@ class RedisTimerStore:
             keys=[self._due, self._firing], args=[now.timestamp(), limit, f"{self._prefix}timer:"]
         )
         claimed = []
-        for member, raw in zip(flat[::2], flat[1::2], strict=True):
+        for member, score, raw in zip(flat[::3], flat[1::3], flat[2::3], strict=True):
             name = member.decode()
             timer = SlaTimer.model_validate_json(raw) if raw else None
-            claimed.append(Claimed(name, name.rsplit("|", 1)[1], timer))
+            due = datetime.fromtimestamp(float(score), UTC)
+            claimed.append(Claimed(name, name.split("|", 2)[2], due, timer))
         return claimed
 
     async def done(self, members: list[str]) -> None:
@@ -174,3 +198,61 @@ class RedisTimerStore:
     async def open_count(self) -> int:
         """Count running timers."""
         return int(await self._redis.scard(self._open))
+
+
+class CaseState(Protocol):
+    """What the SLA service remembers of a case between events: its policy and a paused clock."""
+
+    async def remember(self, case_id: str, fields: dict[str, str]) -> None:
+        """Record the case's policy and routing (queue, channel, priority)."""
+        ...
+
+    async def get(self, case_id: str) -> dict[str, str] | None:
+        """Return what was recorded of a case, or None."""
+        ...
+
+    async def pause(self, case_id: str, elapsed_seconds: float) -> None:
+        """Keep the business time a paused resolution clock had run, while waiting on the customer."""
+        ...
+
+    async def resume(self, case_id: str) -> float | None:
+        """Take back the paused clock's elapsed time, once; None when nothing was paused."""
+        ...
+
+
+_RESUME = """
+local elapsed = redis.call('HGET', KEYS[1], 'paused_elapsed')
+if elapsed then redis.call('HDEL', KEYS[1], 'paused_elapsed') end
+return elapsed or false
+"""
+
+
+class RedisCaseState:
+    """Per-case SLA state as Redis hashes that expire a while after the case's last event."""
+
+    def __init__(self, redis: Redis, prefix: str, ttl_seconds: int = 90 * 24 * 3600) -> None:
+        self._redis = redis
+        self._prefix = f"{prefix}sla:case:"
+        self._ttl = ttl_seconds
+        self._resume = redis.register_script(_RESUME)
+
+    async def remember(self, case_id: str, fields: dict[str, str]) -> None:
+        """Record the case's policy and routing (queue, channel, priority)."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(self._prefix + case_id, mapping=fields)
+        pipe.expire(self._prefix + case_id, self._ttl)
+        await pipe.execute()
+
+    async def get(self, case_id: str) -> dict[str, str] | None:
+        """Return what was recorded of a case, or None."""
+        raw = await self._redis.hgetall(self._prefix + case_id)
+        return {k.decode(): v.decode() for k, v in raw.items()} or None
+
+    async def pause(self, case_id: str, elapsed_seconds: float) -> None:
+        """Keep the business time a paused resolution clock had run, while waiting on the customer."""
+        await self._redis.hset(self._prefix + case_id, "paused_elapsed", repr(elapsed_seconds))
+
+    async def resume(self, case_id: str) -> float | None:
+        """Take back the paused clock's elapsed time, once; None when nothing was paused."""
+        raw = await self._resume(keys=[self._prefix + case_id])
+        return float(raw) if raw else None

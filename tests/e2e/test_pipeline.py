@@ -141,7 +141,7 @@ async def test_support_and_marketing_messages_reach_their_queues_and_their_sla_c
         await wait_event(reader, "switchboard.sla.breached", case_id=urgent_id)
         marketing_id = decode(marketing_case.value).data.case_id
         (marketing_clock,) = await wait_event(reader, "switchboard.sla.started", case_id=marketing_id)
-        assert marketing_clock.data.policy == "marketing-default"
+        assert marketing_clock.data.policy == "marketing"
         assert events(reader.records, "switchboard.sla.breached", case_id=case_id) == []
         await reader.poll()
         assert len(events(reader.records, "switchboard.sla.breached", case_id=urgent_id)) == 1

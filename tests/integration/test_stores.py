@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from ingest.store import DONE, PENDING, RedisSeenStore
 from router.routing import Decision
 from router.store import RedisCaseStore
-from sla.store import RedisTimerStore
+from sla.store import Firing, RedisTimerStore
 from switchboard.contract import Author, Message, Queue, SlaTimer
 from switchboard.dedupe import RedisDeduper
 
@@ -76,6 +76,13 @@ async def test_a_resolved_case_leaves_its_queue_and_a_reopened_one_returns(redis
     assert not await store.record_activity("no-such-case", "resolved", NOW)
 
 
+def plan(warn: float, breach: float) -> list[Firing]:
+    return [
+        Firing("warning:0.8", NOW + timedelta(seconds=warn)),
+        Firing("breached", NOW + timedelta(seconds=breach)),
+    ]
+
+
 def timer(case_id: str, seconds: float = 60) -> SlaTimer:
     return SlaTimer(
         case_id=case_id,
@@ -93,19 +100,21 @@ def timer(case_id: str, seconds: float = 60) -> SlaTimer:
 
 async def test_a_timer_starts_once_and_fires_its_warning_then_its_breach(redis: Redis, key_prefix: str):
     store = RedisTimerStore(redis, key_prefix)
-    assert await store.start(timer("c1"), NOW + timedelta(seconds=48))
-    assert not await store.start(timer("c1"), NOW + timedelta(seconds=48))
+    assert await store.start(timer("c1"), plan(48, 60))
+    assert not await store.start(timer("c1"), plan(48, 60))
     assert await store.open_count() == 1
     assert await store.claim_due(NOW + timedelta(seconds=47), 100) == []
     (warning,) = await store.claim_due(NOW + timedelta(seconds=50), 100)
-    assert warning.kind == "warning" and warning.timer == timer("c1")
+    assert warning.kind == "warning:0.8" and warning.timer == timer("c1")
+    assert warning.due == NOW + timedelta(seconds=48)
     (breach,) = await store.claim_due(NOW + timedelta(seconds=61), 100)
     assert breach.kind == "breached"
+    assert await store.running("c1", "first_response") == timer("c1")
 
 
 async def test_a_stopped_timer_never_fires(redis: Redis, key_prefix: str):
     store = RedisTimerStore(redis, key_prefix)
-    await store.start(timer("c1"), NOW + timedelta(seconds=48))
+    await store.start(timer("c1"), plan(48, 60))
     stopped = await store.stop("c1", "first_response")
     assert stopped == timer("c1")
     assert await store.stop("c1", "first_response") is None
@@ -120,7 +129,7 @@ async def test_competing_instances_claim_each_due_entry_exactly_once(
     stores = [RedisTimerStore(client, key_prefix) for client in clients]
     try:
         for i in range(300):
-            await stores[0].start(timer(f"c{i}", seconds=i % 10), NOW + timedelta(seconds=i % 10))
+            await stores[0].start(timer(f"c{i}", seconds=i % 10), plan(i % 10, i % 10))
         later = NOW + timedelta(seconds=60)
         rounds = await asyncio.gather(*(s.claim_due(later, 50) for s in stores for _ in range(10)))
     finally:
@@ -134,7 +143,7 @@ async def test_an_entry_claimed_by_an_instance_that_died_is_handed_back_after_th
     redis: Redis, key_prefix: str
 ):
     store = RedisTimerStore(redis, key_prefix)
-    await store.start(timer("c1", seconds=1), NOW)
+    await store.start(timer("c1", seconds=1), plan(0, 1))
     claimed = await store.claim_due(NOW + timedelta(seconds=2), 10)
     assert len(claimed) == 2
     # The claimer dies before `done`: within the lease nothing comes back, after it everything does.
@@ -162,9 +171,11 @@ async def test_an_answer_that_arrives_before_the_clock_starts_keeps_it_from_star
 ):
     store = RedisTimerStore(redis, key_prefix)
     assert await store.stop("c1", "first_response") is None
-    assert not await store.start(timer("c1"), NOW + timedelta(seconds=48))
+    assert not await store.start(timer("c1"), plan(48, 60))
     assert await store.claim_due(NOW + timedelta(days=1), 100) == []
-    assert await store.start(timer("c2"), NOW + timedelta(seconds=48))
+    assert await store.start(timer("c2"), plan(48, 60))
+    # A later run of the same clock (a reopened case) is not blocked by the earlier stop.
+    assert await store.start(timer("c1"), plan(48, 60), first=False)
 
 
 async def test_handled_ids_are_remembered_for_at_least_one_ttl_and_forgotten_after_two(

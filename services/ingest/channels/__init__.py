@@ -1,0 +1,1 @@
+"""Channel adapters: turn each channel's own webhook payload into inbound messages."""

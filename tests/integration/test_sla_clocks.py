@@ -1,0 +1,196 @@
+"""SLA clocks through their life, with the real handlers and Redis and a clock the test moves."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from redis.asyncio import Redis
+
+from sla.handlers import Deps, fired_events, on_activity, on_routed
+from sla.policies import parse_policies
+from sla.store import RedisCaseState, RedisTimerStore
+from switchboard.contract import (
+    Author,
+    CaseActivity,
+    CaseActivityRecorded,
+    CaseRouted,
+    Classification,
+    Queue,
+    RoutedCase,
+)
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 11, 20, 16, 30, tzinfo=UTC)  # a Friday, 17:30 in Paris
+
+POLICIES = """
+calendars:
+  paris-office:
+    timezone: Europe/Paris
+    hours: {mon-fri: "09:00-18:00", sat: "10:00-13:00"}
+    holidays: FR
+policies:
+  - name: x-support
+    match: {channel: x}
+    first_response: 30m
+    next_response: 1h
+    resolution: 24h
+    warn_at: [0.5, 0.8]
+    escalate_after_breach: [15m, 1h]
+  - name: email-office
+    match: {channel: email}
+    first_response: 1h
+    calendar: paris-office
+"""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def deps(redis: Redis, key_prefix: str, clock: Clock) -> Deps:
+    policies = parse_policies(POLICIES)
+    return Deps(
+        timers=RedisTimerStore(redis, key_prefix),
+        cases=RedisCaseState(redis, key_prefix),
+        policies=lambda: policies,
+        clock=clock,
+    )
+
+
+def routed(case_id: str, *, new: bool = True, channel: str = "x") -> CaseRouted:
+    classification = Classification(
+        category="support",
+        intent="delivery",
+        is_complaint=False,
+        language="fr",
+        sentiment="neutral",
+        sentiment_score=0.0,
+        priority="P3",
+        reply_privately=False,
+        confidence=0.9,
+        model_version="test",
+    )
+    data = RoutedCase(
+        case_id=case_id,
+        message_id=f"{case_id}-{new}",
+        conversation_id=case_id,
+        channel=channel,
+        external_id="1",
+        text="t",
+        author=Author(id="a"),
+        visibility="public",
+        queue=Queue.CUSTOMER_SERVICE,
+        priority="P3",
+        rule="r",
+        is_new_case=new,
+        message_created_at=START,
+        classification=classification,
+    )
+    return CaseRouted(source="test", subject=case_id, partitionkey=case_id, data=data)
+
+
+def activity(case_id: str, kind: str, at: datetime) -> CaseActivityRecorded:
+    data = CaseActivity(activity_id=f"{case_id}-{kind}-{at}", case_id=case_id, type=kind, at=at)
+    return CaseActivityRecorded(source="test", subject=case_id, partitionkey=case_id, data=data)
+
+
+async def fire(deps: Deps, at: datetime) -> list[tuple[str, str, float | int | None]]:
+    claimed = await deps.timers.claim_due(at, 1000)
+    await deps.timers.done([c.member for c in claimed])
+    events = fired_events(claimed, at, deps.policies())
+    return [(e.type.rsplit(".", 1)[1], e.data.clock, e.data.threshold or e.data.level) for e in events]
+
+
+async def test_an_unanswered_case_warns_at_each_threshold_breaches_then_escalates(deps: Deps, clock: Clock):
+    started = await on_routed(routed("c1"), deps)
+    assert [(e.type, e.data.clock) for e in started] == [
+        ("switchboard.sla.started", "first_response"),
+        ("switchboard.sla.started", "resolution"),
+    ]
+    assert started[0].data.due_at == START + timedelta(minutes=30)
+    assert await fire(deps, START + timedelta(minutes=14)) == []
+    assert await fire(deps, START + timedelta(minutes=15)) == [("warning", "first_response", 0.5)]
+    assert await fire(deps, START + timedelta(minutes=24)) == [("warning", "first_response", 0.8)]
+    assert await fire(deps, START + timedelta(minutes=30)) == [("breached", "first_response", 1)]
+    assert await fire(deps, START + timedelta(minutes=45)) == [("escalated", "first_response", 2)]
+    assert await fire(deps, START + timedelta(minutes=90)) == [("escalated", "first_response", 3)]
+    # Nothing fires twice.
+    assert await fire(deps, START + timedelta(hours=3)) == []
+
+
+async def test_a_response_stops_the_clock_and_the_next_customer_message_starts_next_response(
+    deps: Deps, clock: Clock
+):
+    await on_routed(routed("c2"), deps)
+    stopped = await on_activity(activity("c2", "responded", clock.advance(minutes=10)), deps)
+    assert [(e.data.clock, e.data.reason, e.data.elapsed_seconds) for e in stopped] == [
+        ("first_response", "responded", 600)
+    ]
+    assert await fire(deps, START + timedelta(hours=1)) == []
+    clock.advance(minutes=5)
+    restarted = await on_routed(routed("c2", new=False), deps)
+    assert [e.data.clock for e in restarted] == ["next_response"]
+    assert restarted[0].data.due_at == clock.now + timedelta(hours=1)
+    # Another customer message while waiting for the answer does not restart anything.
+    assert await on_routed(routed("c2", new=False), deps) == []
+
+
+async def test_waiting_on_the_customer_pauses_resolution_and_their_reply_resumes_it(deps: Deps, clock: Clock):
+    await on_routed(routed("c3"), deps)
+    events = await on_activity(activity("c3", "waiting_on_customer", clock.advance(hours=2)), deps)
+    assert {(e.data.clock, e.data.reason) for e in events} == {
+        ("first_response", "waiting_on_customer"),
+        ("resolution", "paused"),
+    }
+    clock.advance(hours=30)
+    resumed = await on_routed(routed("c3", new=False), deps)
+    resolution = next(e for e in resumed if e.data.clock == "resolution")
+    # Two of its 24 hours were used before the pause: 22 remain from the customer's reply.
+    assert resolution.data.elapsed_seconds == 2 * 3600
+    assert resolution.data.due_at == clock.now + timedelta(hours=22)
+
+
+async def test_resolving_stops_every_clock(deps: Deps, clock: Clock):
+    await on_routed(routed("c4"), deps)
+    stopped = await on_activity(activity("c4", "resolved", clock.advance(minutes=5)), deps)
+    assert {e.data.clock for e in stopped} == {"first_response", "resolution"}
+    assert await fire(deps, START + timedelta(days=3)) == []
+
+
+async def test_business_hours_put_a_friday_evening_email_due_on_saturday_morning(deps: Deps):
+    (started,) = await on_routed(routed("c5", channel="email"), deps)
+    # Friday 17:30 Paris + 1 h of office time = Saturday 10:30 Paris (09:30 UTC).
+    assert started.data.due_at == datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+
+
+async def test_an_answer_that_overtakes_the_routing_keeps_the_first_clock_from_starting(
+    deps: Deps, clock: Clock
+):
+    assert await on_activity(activity("c6", "responded", clock.now), deps) == []
+    started = await on_routed(routed("c6"), deps)
+    assert [e.data.clock for e in started] == ["resolution"]
+
+
+async def test_a_reopened_case_starts_its_clocks_again(deps: Deps, clock: Clock):
+    await on_routed(routed("c7"), deps)
+    await on_activity(activity("c7", "resolved", clock.advance(minutes=5)), deps)
+    clock.advance(days=1)
+    reopened = await on_activity(activity("c7", "reopened", clock.now), deps)
+    assert {e.data.clock for e in reopened} == {"first_response", "resolution"}
+    assert reopened[0].data.started_at == clock.now
