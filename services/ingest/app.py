@@ -29,7 +29,7 @@ from ingest.api import (
     ItemResult,
     MessageIn,
 )
-from ingest.channels import meta, x
+from ingest.channels import email, meta, sms, x
 from ingest.config import Settings
 from ingest.gate import Gate, Unavailable
 from ingest.metrics import IngestMetrics, RequestMetricsMiddleware
@@ -121,6 +121,8 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
 
     app.include_router(meta.router(gate, settings))
     app.include_router(x.router(gate, settings))
+    app.include_router(email.router(gate, settings))
+    app.include_router(sms.router(gate, settings))
 
     @app.post(
         "/v1/messages",
