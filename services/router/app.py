@@ -2,31 +2,93 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Path, Query
 from prometheus_client import CollectorRegistry
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from router import handlers
 from router.config import Settings
 from router.metrics import RouterMetrics
+from router.rules import RuleSet, parse_rules
 from router.store import CaseStore, RedisCaseStore
-from switchboard.contract import Queue
+from switchboard.contract import (
+    Author,
+    Channel,
+    Classification,
+    ClassifiedMessage,
+    Message,
+    Queue,
+    Visibility,
+)
+from switchboard.live import ConfigError, LiveConfig
 from switchboard.metrics import BusMetrics
 from switchboard.service import consuming, open_infra, ops_router
 
 NAME = "router"
 
 
+class RuleTest(BaseModel):
+    """A sample message and its classification, to see which rule would route it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "channel": "x",
+                    "text": "Je veux être remboursée, vous m'avez facturé deux fois",
+                    "author": {"id": "42", "handle": "@marie_l"},
+                    "classification": {
+                        "category": "support",
+                        "intent": "billing",
+                        "is_complaint": True,
+                        "language": "fr",
+                        "sentiment": "negative",
+                        "sentiment_score": -0.6,
+                        "priority": "P2",
+                        "reply_privately": True,
+                        "confidence": 0.91,
+                        "model_version": "sample",
+                    },
+                }
+            ]
+        },
+    )
+
+    channel: Channel
+    text: str = Field(min_length=1, max_length=20_000)
+    author: Author = Field(default_factory=lambda: Author(id="sample"))
+    visibility: Visibility = "public"
+    classification: Classification
+    at: AwareDatetime | None = Field(default=None, description="When to pretend it arrives (time rules).")
+
+
+def bundled_rules() -> str:
+    """Return the example rules that ship with the router."""
+    return resources.files("router").joinpath("rules.yaml").read_text(encoding="utf-8")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the router's app; its lifespan runs the consumer loop."""
+    """Build the router's app; its lifespan runs the consumer loop and the rules-file watch."""
     settings = settings or Settings()
     registry = CollectorRegistry()
     bus_metrics = BusMetrics(NAME, registry)
     metrics = RouterMetrics(registry)
+    rules: LiveConfig[RuleSet] = LiveConfig(
+        "routing rules",
+        settings.rules_file,
+        bundled_rules,
+        lambda text: parse_rules(text, settings.rules_file or "bundled routing rules"),
+        lambda outcome: metrics.reloads.labels(outcome).inc(),
+    )
     checks: dict = {}
     state: dict[str, CaseStore] = {}
 
@@ -36,14 +98,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             store = RedisCaseStore(infra.redis, settings.redis.key_prefix)
             deps = handlers.Deps(
                 cases=store,
-                review_threshold=settings.review_confidence_threshold,
+                rules=lambda: rules.current,
                 window_seconds=settings.case_window_seconds,
                 on_routed=metrics.observe,
             )
             async with consuming(infra, settings, NAME, handlers.handler_table(deps), bus_metrics):
+                watcher = asyncio.create_task(rules.watch(settings.rules_poll_seconds))
                 checks.update(infra.checks)
                 state["cases"] = store
-                yield
+                try:
+                    yield
+                finally:
+                    watcher.cancel()
+                    await asyncio.gather(watcher, return_exceptions=True)
         checks.clear()
         state.clear()
 
@@ -69,5 +136,47 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for entry in entries:
             entry["age_seconds"] = round(now - entry.pop("opened_at_epoch"), 3)
         return {"queue": queue.value, "cases": entries}
+
+    @app.get("/v1/rules", summary="The routing rules in force: source, digest, rule names in order")
+    async def get_rules() -> dict[str, Any]:
+        return {**rules.describe(), "rules": rules.current.describe()}
+
+    @app.post(
+        "/v1/rules/reload",
+        summary="Reload the rules file; an invalid file is rejected and the previous rules stay live",
+        responses={422: {"description": "The file is invalid; the reason names the rule and field."}},
+    )
+    async def reload_rules() -> dict[str, Any]:
+        try:
+            rules.reload()
+        except ConfigError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return await get_rules()
+
+    @app.post("/v1/rules/test", summary="Show where a sample message would go, without routing anything")
+    async def test_rules(sample: RuleTest) -> dict[str, Any]:
+        at = sample.at or datetime.now(UTC)
+        message = Message(
+            message_id="sample",
+            channel=sample.channel,
+            external_id="sample",
+            conversation_id="sample",
+            author=sample.author,
+            text=sample.text,
+            created_at=at,
+            received_at=at,
+            visibility=sample.visibility,
+        )
+        decision = rules.current.decide(
+            ClassifiedMessage(message=message, classification=sample.classification), at
+        )
+        return {
+            "queue": decision.queue.value,
+            "rule": decision.rule,
+            "skill_group": decision.skill_group,
+            "priority": decision.priority,
+            "tags": list(decision.tags),
+            "rules_digest": rules.digest,
+        }
 
     return app

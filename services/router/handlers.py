@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from router import routing
+from router.rules import RuleSet
 from router.store import CaseStore
 from switchboard.contract import (
     CaseActivityRecorded,
@@ -26,7 +26,7 @@ class Deps:
     """What the router's handlers need."""
 
     cases: CaseStore
-    review_threshold: float
+    rules: Callable[[], RuleSet]
     window_seconds: int
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     on_routed: Callable[[RoutedCase], None] = lambda _r: None
@@ -36,8 +36,9 @@ async def route_message(event: MessageClassified, deps: Deps) -> list[CaseRouted
     """Attach the message to its case and hand the case to its queue."""
     message = event.data.message
     classification = event.data.classification
-    decision = routing.decide(event.data, deps.review_threshold)
-    attached = await deps.cases.attach(message, decision, deps.window_seconds, deps.clock())
+    now = deps.clock()
+    decision = deps.rules().decide(event.data, now)
+    attached = await deps.cases.attach(message, decision, deps.window_seconds, now)
     routed = RoutedCase(
         case_id=attached.case_id,
         message_id=message.message_id,

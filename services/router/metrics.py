@@ -24,6 +24,13 @@ class RouterMetrics:
             registry=registry,
         )
 
+        self.reloads = Counter(
+            "switchboard_router_rules_reloads",
+            "Routing-rule file reloads, by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+
     def observe(self, routed: RoutedCase) -> None:
         """Count one routing."""
         self.routed.labels(routed.queue.value, routed.channel.value, routed.classification.category).inc()

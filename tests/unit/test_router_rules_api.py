@@ -1,0 +1,91 @@
+"""The router's rules endpoints: what is in force, a dry run, and reloads that never break routing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from router.app import bundled_rules, create_app
+from router.config import Settings
+
+SAMPLE = {
+    "channel": "x",
+    "text": "Je veux être remboursée, vous m'avez facturé deux fois",
+    "classification": {
+        "category": "support",
+        "intent": "billing",
+        "is_complaint": True,
+        "language": "fr",
+        "sentiment": "negative",
+        "sentiment_score": -0.6,
+        "priority": "P2",
+        "reply_privately": True,
+        "confidence": 0.91,
+        "model_version": "sample",
+    },
+}
+
+
+@pytest.fixture
+def rules_file(tmp_path: Path) -> Path:
+    path = tmp_path / "rules.yaml"
+    path.write_text(bundled_rules())
+    return path
+
+
+@pytest.fixture
+async def client(rules_file: Path):
+    app = create_app(Settings(rules_file=str(rules_file)))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router") as c:
+        yield c
+
+
+async def test_the_rules_in_force_name_their_source_and_order(client, rules_file: Path):
+    body = (await client.get("/v1/rules")).json()
+    assert body["source"] == str(rules_file)
+    assert body["rules"]["rules"]
+    assert body["last_error"] is None
+
+
+async def test_a_dry_run_says_where_a_sample_would_go(client):
+    body = (await client.post("/v1/rules/test", json=SAMPLE)).json()
+    assert body["queue"] == "customer-service"
+    assert body["skill_group"] == "billing-fr"
+
+
+async def test_an_unsure_sample_goes_to_review(client):
+    unsure = {**SAMPLE, "classification": {**SAMPLE["classification"], "confidence": 0.2}}
+    assert (await client.post("/v1/rules/test", json=unsure)).json()["queue"] == "review"
+
+
+async def test_an_invalid_file_is_rejected_with_its_reason_and_the_previous_rules_stay(
+    client, rules_file: Path
+):
+    before = (await client.get("/v1/rules")).json()
+    rules_file.write_text(bundled_rules().replace("queue: marketing", "queue: nowhere", 1))
+    response = await client.post("/v1/rules/reload")
+    assert response.status_code == 422
+    assert "'press'" in response.json()["detail"] and "queue" in response.json()["detail"]
+    after = (await client.get("/v1/rules")).json()
+    assert after["digest"] == before["digest"]
+    assert after["last_error"]
+    assert (await client.post("/v1/rules/test", json=SAMPLE)).json()["queue"] == "customer-service"
+
+
+async def test_a_valid_change_is_live_after_reload(client, rules_file: Path):
+    rules_file.write_text(
+        bundled_rules().replace("review_below_confidence: ", "review_below_confidence: 0.95 #", 1)
+    )
+    assert (await client.post("/v1/rules/reload")).status_code == 200
+    assert (await client.post("/v1/rules/test", json=SAMPLE)).json()["queue"] == "review"
+    metrics = (await client.get("/metrics")).text
+    assert 'switchboard_router_rules_reloads_total{outcome="loaded"} 1.0' in metrics
+
+
+def test_the_router_refuses_to_start_on_an_invalid_rules_file(tmp_path: Path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("rules: [")
+    with pytest.raises(Exception, match="YAML"):
+        create_app(Settings(rules_file=str(path)))
