@@ -16,7 +16,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -156,7 +162,6 @@ class ConsumerLoop:
     async def start(self) -> None:
         """Join the consumer group and start consuming in the background."""
         self._consumer = AIOKafkaConsumer(
-            *self._handlers.keys(),
             **self._kafka.client_options(),
             group_id=self._group_id,
             client_id=self._client_id,
@@ -164,6 +169,7 @@ class ConsumerLoop:
             auto_offset_reset="earliest",
             fetch_max_wait_ms=100,
         )
+        self._consumer.subscribe(list(self._handlers), listener=_ForgetRevokedLag(self._metrics))
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"consumer-loop-{self._group_id}")
 
@@ -302,6 +308,23 @@ class ConsumerLoop:
             key=record.key,
             headers=dead_letter_headers(record, reason, error, self._group_id),
         )
+
+
+class _ForgetRevokedLag(ConsumerRebalanceListener):
+    """Drop the lag gauge of partitions this instance no longer owns, so sums across instances stay true."""
+
+    def __init__(self, metrics: BusMetrics) -> None:
+        self._metrics = metrics
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        for tp in revoked:
+            try:
+                self._metrics.lag.remove(tp.topic, str(tp.partition))
+            except KeyError:
+                pass
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        return None
 
 
 def dead_letter_reason(headers: Iterable[tuple[str, bytes]]) -> dict[str, str]:

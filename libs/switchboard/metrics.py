@@ -60,3 +60,6 @@ class BusMetrics:
             ["kind"],
             registry=registry,
         )
+        # Rare series exist from the start at zero, so an alert sees their first increase.
+        for kind in ("transient", "unexpected"):
+            self.errors.labels(kind)

@@ -31,6 +31,9 @@ class RouterMetrics:
             registry=registry,
         )
 
+        for outcome in ("loaded", "rejected"):
+            self.reloads.labels(outcome)
+
     def observe(self, routed: RoutedCase) -> None:
         """Count one routing."""
         self.routed.labels(routed.queue.value, routed.channel.value, routed.classification.category).inc()

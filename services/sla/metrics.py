@@ -30,6 +30,8 @@ class SlaMetrics:
             ["outcome"],
             registry=registry,
         )
+        for outcome in ("loaded", "rejected"):
+            self.reloads.labels(outcome)
         self.open_timers = Gauge("switchboard_sla_open_timers", "Clocks running now.", registry=registry)
         self.firing_lag = Histogram(
             "switchboard_sla_firing_lag_seconds",
