@@ -83,6 +83,7 @@ def _check_keyword(word: str) -> str:
 
 
 def _check(fn: Callable[[str], Any]) -> AfterValidator:
+    """Validate a string with `fn` and keep the string."""
     return AfterValidator(lambda value: (fn(value), value)[1])
 
 
@@ -224,7 +225,9 @@ def parse_rules(text: str, source: str = "rules") -> RuleSet:
     try:
         raw = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        raise RulesError([f"not valid YAML: {' '.join(str(exc).split())}"], source) from None
+        mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None) or exc
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise RulesError([f"{where}not valid YAML: {problem}"], source) from None
     if not isinstance(raw, dict):
         raise RulesError(["expected a mapping with version, review_below_confidence, rules, default"], source)
     try:
@@ -457,27 +460,24 @@ class _Rule:
     route: _Route
 
 
-Index = dict[tuple[str, str], tuple[_Rule, ...]]
-_BASE_TAGS = {(False, False): (), (True, False): ("complaint",), (False, True): ("unsure",)}
-_BASE_TAGS[True, True] = ("complaint", "unsure")
+_BASE_TAGS = {
+    (complaint, unsure): ("complaint",) * complaint + ("unsure",) * unsure
+    for complaint in (False, True)
+    for unsure in (False, True)
+}
 
 
 @dataclass(frozen=True, slots=True)
 class RuleSet:
     """A checked, compiled rules file. Immutable, so the router can swap the live one in one assignment."""
 
-    version: int
+    spec: RulesFile
     digest: str
-    timezone: str
     review_below_confidence: float
-    names: tuple[str, ...]
-    unsure_names: tuple[str, ...]
-    lists: tuple[str, ...]
-    index: Index
-    unsure_index: Index
-    support: _Route
-    marketing: _Route
-    review: _Route
+    # (category, intent, unsure) -> the rules that can match such a message, in file order.
+    index: dict[tuple[str, str, bool], tuple[_Rule, ...]]
+    # The category, or "review" when unsure -> where a message goes when no rule matched.
+    fallback: dict[str, _Route]
 
     def decide(self, classified: ClassifiedMessage, now: datetime) -> Decision:
         """Route a message: the first rule that matches, else review when unsure, else the category default.
@@ -487,8 +487,7 @@ class RuleSet:
         c = classified.classification
         unsure = c.confidence < self.review_below_confidence
         tags = _BASE_TAGS[c.is_complaint, unsure]
-        # Only the rules whose category and intent fit the message, in file order.
-        rules = (self.unsure_index if unsure else self.index)[c.category, c.intent]
+        rules = self.index[c.category, c.intent, unsure]
         if rules:
             facts = _Facts(classified, now if now.tzinfo is not None else now.replace(tzinfo=UTC))
             for rule in rules:
@@ -497,20 +496,18 @@ class RuleSet:
                         break
                 else:
                     return rule.route.decision(classified, tags)
-        if unsure:
-            return self.review.decision(classified, tags)
-        return (self.support if c.category == "support" else self.marketing).decision(classified, tags)
+        return self.fallback["review" if unsure else c.category].decision(classified, tags)
 
     def describe(self) -> dict[str, Any]:
         """Summarise the rules for operators (`/v1/rules`): version, content hash, rule names in order."""
         return {
-            "version": self.version,
+            "version": self.spec.version,
             "hash": self.digest,
-            "timezone": self.timezone,
+            "timezone": self.spec.timezone,
             "review_below_confidence": self.review_below_confidence,
-            "rules": list(self.names),
-            "applies_to_unsure": list(self.unsure_names),
-            "lists": list(self.lists),
+            "rules": [r.name for r in self.spec.rules],
+            "applies_to_unsure": [r.name for r in self.spec.rules if r.applies_to_unsure],
+            "lists": list(self.spec.lists),
         }
 
 
@@ -525,25 +522,15 @@ def _fits(rule: Rule, category: str, intent: str, unsure: bool) -> bool:
 
 def _compile(spec: RulesFile, digest: str) -> RuleSet:
     compiled = [(r, _Rule(_checks(r.when, spec), _Route.of(r.name, r))) for r in spec.rules]
-
-    def index(unsure: bool) -> Index:
-        return {
-            (category, intent): tuple(c for r, c in compiled if _fits(r, category, intent, unsure))
-            for category in get_args(sc.Category)
-            for intent in get_args(sc.Intent)
-        }
-
-    return RuleSet(
-        version=spec.version,
-        digest=digest,
-        timezone=spec.timezone,
-        review_below_confidence=spec.review_below_confidence,
-        names=tuple(r.name for r in spec.rules),
-        unsure_names=tuple(r.name for r in spec.rules if r.applies_to_unsure),
-        lists=tuple(spec.lists),
-        index=index(unsure=False),
-        unsure_index=index(unsure=True),
-        support=_Route.of("default", spec.default.support),
-        marketing=_Route.of("default", spec.default.marketing),
-        review=_Route.of("low-confidence", Route(queue=Queue.REVIEW)),
-    )
+    index = {
+        (category, intent, unsure): tuple(c for r, c in compiled if _fits(r, category, intent, unsure))
+        for category in get_args(sc.Category)
+        for intent in get_args(sc.Intent)
+        for unsure in (False, True)
+    }
+    fallback = {
+        "support": _Route.of("default", spec.default.support),
+        "marketing": _Route.of("default", spec.default.marketing),
+        "review": _Route.of("low-confidence", Route(queue=Queue.REVIEW)),
+    }
+    return RuleSet(spec, digest, spec.review_below_confidence, index, fallback)

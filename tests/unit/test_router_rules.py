@@ -275,6 +275,27 @@ def test_a_rule_without_a_priority_keeps_the_classifier_priority():
     assert (decision.priority, decision.tags, decision.skill_group) == ("P2", ("a",), None)
 
 
+def test_one_rule_set_routes_a_stream_of_different_messages_each_on_its_own_merits():
+    rules = ruleset("  - {name: urgent, when: {intent: outage}, queue: customer-service, priority: P1}\n")
+    messages = [
+        make(intent="outage", language="fr", complaint=True),
+        make(intent="outage", language="en", priority="P4"),
+        make(intent="delivery", language="fr", priority="P2"),
+        make(intent="delivery", language="en", complaint=True),
+        make(intent="outage", language="fr", complaint=True),
+    ]
+
+    decisions = [rules.decide(m, NOON) for m in messages]
+
+    assert [(d.rule, d.skill_group, d.priority, d.tags) for d in decisions] == [
+        ("urgent", None, "P1", ("complaint",)),
+        ("urgent", None, "P1", ()),
+        ("default", "delivery-fr", "P2", ()),
+        ("default", "delivery-en", "P3", ("complaint",)),
+        ("urgent", None, "P1", ("complaint",)),
+    ]
+
+
 # --- Unsure classifications --------------------------------------------------------------------------------
 
 
@@ -415,6 +436,17 @@ def test_a_mistake_outside_the_rules_is_reported_with_its_field(text, expected):
         parse_rules(text)
 
     assert expected in str(caught.value)
+
+
+def test_a_file_is_loaded_and_its_mistakes_are_reported_with_its_path(tmp_path):
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(HEAD + "rules:\n" + GOOD + DEFAULT, encoding="utf-8")
+    bad.write_text(HEAD + "rules:\n  - {name: x, when: {channel: fax}, queue: review}\n" + DEFAULT)
+
+    assert load_rules(good).decide(make(channel="x"), NOON).rule == "first"
+    with pytest.raises(RulesError) as caught:
+        load_rules(bad)
+    assert str(caught.value).startswith(f"{bad}: rule #1 'x': when.channel[0]: Input should be")
 
 
 def test_a_missing_file_is_reported_with_its_path(tmp_path):
