@@ -145,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         "classify", help="classify JSON lines (id, text, channel) from a file or stdin"
     )
     p_classify.add_argument("file", nargs="?", default="-", help="a JSON-lines file; - or nothing for stdin")
+    p_key = sub.add_parser(
+        "api-key", help="make an ingest API key, print it once and its INGEST_API_KEYS entry"
+    )
+    p_key.add_argument("name", help="who holds the key (letters, digits, _ . -)")
+    p_key.add_argument("--rate", type=int, default=None, help="requests per minute for this key")
     p_contract = sub.add_parser("contract", help="write or check the event schemas and AsyncAPI document")
     p_contract.add_argument("--dir", default="docs/contract")
     p_contract.add_argument("--check", action="store_true", help="fail if the snapshots are stale")
@@ -157,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         return topics()
     if args.command == "classify":
         return classify(args)
+    if args.command == "api-key":
+        from ingest.keys import print_new_key
+
+        return print_new_key(args.name, args.rate)
     if args.command == "demo":
         from switchboard.demo import run_demo
 

@@ -4,9 +4,40 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic_core import PydanticSerializationError
 
 from switchboard.contract import ActivityType, Author, Channel, Queue, Visibility
+
+_METADATA: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
+
+MESSAGE_EXAMPLE = {
+    "channel": "x",
+    "external_id": "1790000000000000001",
+    "author": {"id": "42", "handle": "@marie_l", "name": "Marie L."},
+    "text": "@NovaTel toujours pas reçu ma commande #A-48213, ça fait 10 jours !",
+    "created_at": "2026-11-22T09:15:00Z",
+    "visibility": "public",
+}
+BATCH_EXAMPLE = {
+    "messages": [
+        {
+            "channel": "chat",
+            "external_id": "chat-20261122-0007",
+            "author": {"id": "visitor-5521"},
+            "text": "Bonjour, ma box redémarre toute seule depuis hier.",
+            "created_at": "2026-11-22T09:16:02+01:00",
+        },
+        {
+            "channel": "review",
+            "external_id": "rv-88213",
+            "author": {"id": "rv-user-301", "name": "Paul"},
+            "text": "Great support, my line was fixed in a day.",
+            "created_at": "2026-11-21T18:02:00Z",
+        },
+    ]
+}
+ACTIVITY_EXAMPLE = {"type": "responded", "at": "2026-11-22T09:40:00Z", "agent": "agent-17"}
 
 
 class MessageIn(BaseModel):
@@ -14,18 +45,7 @@ class MessageIn(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "channel": "x",
-                    "external_id": "1790000000000000001",
-                    "author": {"id": "42", "handle": "@marie_l", "name": "Marie L."},
-                    "text": "@NovaTel toujours pas reçu ma commande #A-48213, ça fait 10 jours !",
-                    "created_at": "2026-11-22T09:15:00Z",
-                    "visibility": "public",
-                }
-            ]
-        },
+        json_schema_extra={"examples": [MESSAGE_EXAMPLE]},
     )
 
     channel: Channel
@@ -43,6 +63,18 @@ class MessageIn(BaseModel):
     language: str | None = Field(default=None, max_length=16)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("metadata")
+    @classmethod
+    def _encodable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # JSON escapes can carry lone surrogates (`"\ud800"`) that no UTF-8 record can hold; found here
+        # they are a 422, found at publish time they would be a 503 the channel retries forever.
+        try:
+            if value:
+                _METADATA.dump_json(value)
+        except PydanticSerializationError:
+            raise ValueError("metadata holds text that is not valid Unicode") from None
+        return value
+
 
 class Accepted(BaseModel):
     """The message was stored (or had been already)."""
@@ -55,7 +87,7 @@ class Accepted(BaseModel):
 class BatchIn(BaseModel):
     """Several messages in one request."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [BATCH_EXAMPLE]})
 
     messages: list[dict[str, Any]] = Field(description="Each item is a message as for POST /v1/messages.")
 
@@ -84,9 +116,7 @@ class ActivityIn(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [{"type": "responded", "at": "2026-11-22T09:40:00Z", "agent": "agent-17"}]
-        },
+        json_schema_extra={"examples": [ACTIVITY_EXAMPLE]},
     )
 
     type: ActivityType

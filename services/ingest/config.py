@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
-from pydantic_settings import SettingsConfigDict
+from typing import Annotated
 
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from ingest.keys import ApiKey, parse_entries
 from switchboard.config import ServiceSettings
 
 
 class Settings(ServiceSettings):
     """What the HTTP front door needs to know."""
 
-    model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore")
+    # A bad entry is reported without echoing it: a key pasted in place of its hash stays out of the logs.
+    model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore", hide_input_in_errors=True)
 
     port: int = 8080
     max_batch_items: int = 500
     max_text_chars: int = 20_000
-    max_body_bytes: int = 5_000_000
+    max_body_bytes: int = Field(default=5_000_000, ge=1)
     # How long a channel+external_id pair is remembered to refuse republishing a retried webhook.
     dedupe_ttl_seconds: int = 30 * 24 * 3600
     publish_timeout_seconds: float = 10.0
     retry_after_seconds: int = 5
+    # Keys of the generic and activity APIs, as `name:sha256hex[:rate_per_minute]` separated by commas;
+    # none configured leaves those APIs open (local development), with a warning at startup.
+    api_keys: Annotated[list[ApiKey], NoDecode] = Field(default_factory=list)
+    # The rate of a key whose entry names none; a key may burst up to its whole minute at once.
+    api_key_rate_per_minute: int = Field(default=600, ge=1)
     # Channel webhooks: a channel whose secret is unset refuses its webhook (503), never accepts it unsigned.
     meta_app_secret: SecretStr | None = None
     meta_verify_token: SecretStr | None = None
@@ -29,3 +38,8 @@ class Settings(ServiceSettings):
     email_webhook_token: SecretStr | None = None
     # The public URL channels call (behind a proxy the request URL differs); SMS signatures cover it.
     public_base_url: str | None = None
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _read_api_keys(cls, value: object) -> list[ApiKey]:
+        return parse_entries(value)

@@ -169,3 +169,38 @@ async def test_metrics_count_accepted_duplicate_and_rejected_messages(client):
     assert 'switchboard_ingest_messages_duplicate_total{channel="x"} 1.0' in text
     assert 'switchboard_ingest_requests_rejected_total{reason="invalid"} 1.0' in text
     assert 'switchboard_ingest_http_requests_total{route="/v1/messages",status="202"} 1.0' in text
+
+
+async def test_malformed_json_gets_a_422_that_says_where(client, publisher):
+    response = await client.post(
+        "/v1/messages", content=b'{"channel": "x",', headers={"content-type": "application/json"}
+    )
+    (error,) = response.json()["detail"]
+    assert error["type"] == "json_invalid"
+    assert error["msg"].startswith("JSON decode error: ")
+    assert publisher.events == []
+
+
+async def test_text_that_no_utf8_record_can_hold_gets_a_422(client, publisher):
+    escaped = b'{"channel": "x", "external_id": "1", "author": {"id": "42"}, "text": "\\ud800", '
+    response = await client.post(
+        "/v1/messages",
+        content=escaped + b'"created_at": "2026-11-22T09:15:00Z"}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert publisher.events == []
+
+
+async def test_metadata_that_no_utf8_record_can_hold_gets_a_422_not_a_503(client, publisher):
+    body = b'{"channel": "x", "external_id": "1", "author": {"id": "42"}, "text": "hi", '
+    body += b'"created_at": "2026-11-22T09:15:00Z", "metadata": {"note": "\\udc00"}}'
+    response = await client.post("/v1/messages", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert "metadata" in str(response.json()["detail"])
+    batch = b'{"messages": [' + body.replace(b'"1"', b'"2"') + b"]}"
+    result = await client.post(
+        "/v1/messages/batch", content=batch, headers={"content-type": "application/json"}
+    )
+    assert result.json()["results"][0]["status"] == "invalid"
+    assert publisher.events == []

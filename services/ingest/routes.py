@@ -1,0 +1,244 @@
+"""The generic message API and the case activity API (both behind API keys when keys are configured)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException, Path
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
+
+from ingest.api import (
+    ACTIVITY_EXAMPLE,
+    BATCH_EXAMPLE,
+    MESSAGE_EXAMPLE,
+    Accepted,
+    ActivityAccepted,
+    ActivityIn,
+    BatchIn,
+    BatchResult,
+    ItemResult,
+    MessageIn,
+)
+from ingest.config import Settings
+from ingest.gate import Gate, Unavailable
+from ingest.metrics import IngestMetrics
+from ingest.openapi import GUARDED, SECURITY, error
+from switchboard.contract import CaseActivity, CaseActivityRecorded, derive_id
+
+_ITEM = TypeAdapter(MessageIn)
+
+MESSAGE_EXAMPLES = {
+    "tweet": {"summary": "A public mention", "value": MESSAGE_EXAMPLE},
+    "chat": {
+        "summary": "A web chat message with its own conversation id",
+        "value": {
+            "channel": "chat",
+            "external_id": "chat-20261122-0007",
+            "conversation_id": "chat:session:9f2c",
+            "author": {"id": "visitor-5521", "name": "Léa"},
+            "text": "Bonjour, ma box redémarre toute seule depuis hier.",
+            "created_at": "2026-11-22T09:16:02+01:00",
+            "language": "fr",
+            "metadata": {"page": "/assistance/box"},
+        },
+    },
+}
+ACTIVITY_EXAMPLES = {
+    "responded": {"summary": "An agent answered", "value": ACTIVITY_EXAMPLE},
+    "reassigned": {
+        "summary": "Moved to another queue",
+        "value": {
+            "type": "reassigned",
+            "at": "2026-11-22T09:45:00Z",
+            "to_queue": "marketing",
+            "activity_id": "crm-5531",
+        },
+    },
+}
+INVALID = error(
+    "The body is not what the route takes: malformed JSON, a missing or invalid field, an unknown channel, "
+    "a `created_at` that is not a date with its offset, a text over INGEST_MAX_TEXT_CHARS.",
+    "text is 20001 characters; the limit is 20000",
+)
+DUPLICATE = {
+    "model": Accepted,
+    "description": "Already received: the original message id, not published again.",
+}
+
+
+def describe(exc: ValidationError) -> str:
+    """Say in one line what is wrong with an item, field by field."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'item'}: {e['msg']}" for e in exc.errors())
+
+
+def unavailable(settings: Settings) -> HTTPException:
+    """Return the 503 that asks the sender to retry when the broker did not acknowledge."""
+    return HTTPException(
+        503,
+        "the broker did not acknowledge the message; retry later",
+        headers={"Retry-After": str(settings.retry_after_seconds)},
+    )
+
+
+def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics) -> APIRouter:
+    """Build `POST /v1/messages`, `POST /v1/messages/batch` and `POST /v1/cases/{case_id}/activity`."""
+    api = APIRouter(tags=["messages"])
+    guarded = {"openapi_extra": {"security": SECURITY}}
+
+    def check_text(item: MessageIn) -> None:
+        if len(item.text) > settings.max_text_chars:
+            metrics.rejected.labels("text_too_long").inc()
+            raise HTTPException(
+                422, f"text is {len(item.text)} characters; the limit is {settings.max_text_chars}"
+            )
+
+    @api.post(
+        "/v1/messages",
+        status_code=202,
+        response_model=Accepted,
+        summary="Post one inbound message",
+        description=(
+            "For web chat, review sites and integrators. Answered 202 once the broker has stored the "
+            "message; the same `channel` + `external_id` again is answered 200 with the original id."
+        ),
+        responses={200: DUPLICATE, **GUARDED, 422: INVALID},
+        **guarded,
+    )
+    async def post_message(
+        item: Annotated[MessageIn, Body(openapi_examples=MESSAGE_EXAMPLES)],
+    ) -> JSONResponse:
+        check_text(item)
+        try:
+            (outcome,) = await gate().accept([item])
+        except Unavailable:
+            raise unavailable(settings) from None
+        event, status = outcome.event, outcome.status
+        if status == "retry":
+            raise HTTPException(
+                503, "this message is being stored by another request; retry", headers={"Retry-After": "1"}
+            )
+        body = Accepted(message_id=event.data.message_id, conversation_id=event.partitionkey, status=status)
+        return JSONResponse(body.model_dump(), status_code=202 if status == "accepted" else 200)
+
+    @api.post(
+        "/v1/messages/batch",
+        response_model=BatchResult,
+        summary="Post up to INGEST_MAX_BATCH_ITEMS messages; one result per item",
+        description=(
+            "Each item is checked on its own: an invalid item is reported in its result and does not "
+            "refuse the others. Answered once the broker has stored every valid item."
+        ),
+        responses={
+            **GUARDED,
+            413: error(
+                "Too many items (INGEST_MAX_BATCH_ITEMS), or the body is larger than INGEST_MAX_BODY_BYTES.",
+                "501 items; a batch holds at most 500",
+            ),
+            422: INVALID,
+        },
+        **guarded,
+    )
+    async def post_batch(
+        batch: Annotated[
+            BatchIn,
+            Body(openapi_examples={"two": {"summary": "A chat and a review", "value": BATCH_EXAMPLE}}),
+        ],
+    ) -> BatchResult:
+        the_gate = gate()
+        if len(batch.messages) > settings.max_batch_items:
+            metrics.rejected.labels("batch_too_large").inc()
+            raise HTTPException(
+                413, f"{len(batch.messages)} items; a batch holds at most {settings.max_batch_items}"
+            )
+        results: list[ItemResult] = []
+        valid: list[tuple[int, MessageIn]] = []
+        for index, raw in enumerate(batch.messages):
+            try:
+                item = _ITEM.validate_python(raw)
+                if len(item.text) > settings.max_text_chars:
+                    raise ValueError(f"text longer than {settings.max_text_chars} characters")
+            except ValidationError as exc:
+                metrics.rejected.labels("invalid").inc()
+                results.append(ItemResult(index=index, status="invalid", error=describe(exc)[:500]))
+                continue
+            except ValueError as exc:
+                metrics.rejected.labels("text_too_long").inc()
+                results.append(ItemResult(index=index, status="invalid", error=str(exc)))
+                continue
+            valid.append((index, item))
+        try:
+            outcomes = await the_gate.accept([item for _, item in valid])
+        except Unavailable:
+            raise unavailable(settings) from None
+        for (index, _), outcome in zip(valid, outcomes, strict=True):
+            results.append(
+                ItemResult(index=index, status=outcome.status, message_id=outcome.event.data.message_id)
+            )
+        results.sort(key=lambda r: r.index)
+        tally = {
+            s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "invalid", "retry")
+        }
+        return BatchResult(
+            accepted=tally["accepted"],
+            duplicates=tally["duplicate"],
+            invalid=tally["invalid"],
+            retry=tally["retry"],
+            results=results,
+        )
+
+    @api.post(
+        "/v1/cases/{case_id}/activity",
+        status_code=202,
+        response_model=ActivityAccepted,
+        tags=["cases"],
+        summary="Record what the contact centre did on a case",
+        description=(
+            "What an agent did (responded, resolved, waiting_on_customer, reopened, reassigned); the SLA "
+            "service stops or restarts the case's clocks on it. Repeating an `activity_id` publishes the "
+            "same event id again, which consumers ignore."
+        ),
+        responses={
+            **GUARDED,
+            422: error("Invalid activity, with the reason.", "a reassigned activity needs to_queue"),
+        },
+        **guarded,
+    )
+    async def post_activity(
+        case_id: Annotated[str, Path(min_length=1, max_length=128, examples=["case-9f2c"])],
+        activity: Annotated[ActivityIn, Body(openapi_examples=ACTIVITY_EXAMPLES)],
+    ) -> ActivityAccepted:
+        the_gate = gate()
+        if activity.type == "reassigned" and activity.to_queue is None:
+            metrics.rejected.labels("invalid").inc()
+            raise HTTPException(422, "a reassigned activity needs to_queue")
+        activity_id = (
+            derive_id(f"{case_id}:{activity.activity_id}", "activity")
+            if activity.activity_id
+            else str(uuid.uuid4())
+        )
+        event = CaseActivityRecorded(
+            id=activity_id,
+            source="switchboard/ingest",
+            subject=case_id,
+            partitionkey=case_id,
+            data=CaseActivity(
+                activity_id=activity_id,
+                case_id=case_id,
+                type=activity.type,
+                at=activity.at,
+                agent=activity.agent,
+                note=activity.note,
+                to_queue=activity.to_queue,
+            ),
+        )
+        try:
+            await the_gate.publish([event])
+        except Unavailable:
+            raise unavailable(settings) from None
+        metrics.activities.labels(activity.type).inc()
+        return ActivityAccepted(activity_id=activity_id, case_id=case_id)
+
+    return api
