@@ -16,7 +16,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from router import handlers
 from router.config import Settings
+from router.delivery import HandoffConfig, HandoffWorker
+from router.handoff import DELIVERY_FAILED
+from router.identifiers import LinkPolicy, identify
 from router.metrics import RouterMetrics
+from router.outbox import RedisOutbox
 from router.rules import RuleSet, parse_rules
 from router.store import CaseStore, RedisCaseStore
 from switchboard.contract import (
@@ -89,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lambda text: parse_rules(text, settings.rules_file or "bundled routing rules"),
         lambda outcome: metrics.reloads.labels(outcome).inc(),
     )
+    link_policy = LinkPolicy.from_entries(settings.link_ignore, settings.link_cases)
     checks: dict = {}
     state: dict[str, CaseStore] = {}
 
@@ -96,14 +101,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_infra(settings, NAME) as infra:
             store = RedisCaseStore(infra.redis, settings.redis.key_prefix)
+            producer = infra.producer
+
+            async def dead_letter(
+                topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+            ) -> None:
+                await producer.send_and_wait(topic, value, key=key, headers=headers)
+                bus_metrics.dead_lettered.labels(topic.removesuffix(".dlq"), DELIVERY_FAILED).inc()
+
+            outbox = RedisOutbox(infra.redis, settings.redis.key_prefix, settings.redis.dedupe_ttl_seconds)
+            worker = HandoffWorker(outbox, HandoffConfig.from_settings(settings, NAME), metrics, dead_letter)
             deps = handlers.Deps(
                 cases=store,
                 rules=lambda: rules.current,
                 window_seconds=settings.case_window_seconds,
                 on_routed=metrics.observe,
+                on_rerouted=metrics.observe_reroute,
+                identify=lambda classified: identify(classified, link_policy),
+                on_linked=metrics.observe_link,
+                handoff=worker if settings.handoff_urls else None,
             )
             async with consuming(infra, settings, NAME, handlers.handler_table(deps), bus_metrics):
                 watcher = asyncio.create_task(rules.watch(settings.rules_poll_seconds))
+                worker.start()
                 checks.update(infra.checks)
                 state["cases"] = store
                 try:
@@ -111,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 finally:
                     watcher.cancel()
                     await asyncio.gather(watcher, return_exceptions=True)
+                    await worker.stop()
         checks.clear()
         state.clear()
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
+from router.routing import Decision
 from router.rules import RuleSet
 from router.store import CaseStore
 from switchboard.contract import (
     CaseActivityRecorded,
     CaseRouted,
+    ClassifiedMessage,
     MessageClassified,
+    Queue,
     RoutedCase,
     Topic,
     derive_id,
@@ -19,6 +25,21 @@ from switchboard.contract import (
 )
 
 SOURCE = "switchboard/router"
+REASSIGNED = "reassigned"
+LINKED = "linked"
+# The fields of a routing that belong to the case or the decision, not to the message: a re-route
+# replaces them, so the stored last routing leaves them out.
+CASE_FIELDS = frozenset({"case_id", "is_new_case", "queue", "skill_group", "rule"})
+
+log = logging.getLogger(__name__)
+
+
+class Handoff(Protocol):
+    """Queues routed cases for delivery to the contact centre, apart from routing."""
+
+    async def enqueue(self, event: CaseRouted) -> bool:
+        """Queue one routed case when its queue has an endpoint; True when newly queued."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -30,6 +51,18 @@ class Deps:
     window_seconds: int
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     on_routed: Callable[[RoutedCase], None] = lambda _r: None
+    on_rerouted: Callable[[Queue, Queue], None] = lambda _from, _to: None
+    # The identifiers that may link a message to a case of another conversation (see identifiers.py).
+    identify: Callable[[ClassifiedMessage], Sequence[str]] = lambda _m: ()
+    on_linked: Callable[[RoutedCase], None] = lambda _r: None
+    handoff: Handoff | None = None
+
+
+def follow_pin(decision: Decision, pinned: Queue | None) -> Decision:
+    """Keep a message in the queue a person moved its case to: their choice beats the rules'."""
+    if pinned is None or pinned == decision.queue:
+        return decision
+    return Decision(pinned, REASSIGNED, None, decision.priority, (*decision.tags, REASSIGNED))
 
 
 async def route_message(event: MessageClassified, deps: Deps) -> list[CaseRouted]:
@@ -38,9 +71,8 @@ async def route_message(event: MessageClassified, deps: Deps) -> list[CaseRouted
     classification = event.data.classification
     now = deps.clock()
     decision = deps.rules().decide(event.data, now)
-    attached = await deps.cases.attach(message, decision, deps.window_seconds, now)
-    routed = RoutedCase(
-        case_id=attached.case_id,
+    draft = RoutedCase(
+        case_id="",
         message_id=message.message_id,
         conversation_id=message.conversation_id,
         channel=message.channel,
@@ -49,15 +81,31 @@ async def route_message(event: MessageClassified, deps: Deps) -> list[CaseRouted
         author=message.author,
         visibility=message.visibility,
         queue=decision.queue,
-        skill_group=decision.skill_group,
         priority=decision.priority or classification.priority,
         tags=list(decision.tags),
         rule=decision.rule,
-        is_new_case=attached.is_new,
+        is_new_case=False,
         message_created_at=message.created_at,
         classification=classification,
     )
+    last = draft.model_dump_json(exclude=CASE_FIELDS)
+    links = deps.identify(event.data)
+    attached = await deps.cases.attach(message, decision, deps.window_seconds, now, last, links)
+    decision = follow_pin(decision, attached.pinned_queue)
+    tags = [*decision.tags, LINKED] if attached.linked else list(decision.tags)
+    routed = draft.model_copy(
+        update={
+            "case_id": attached.case_id,
+            "is_new_case": attached.is_new,
+            "queue": decision.queue,
+            "skill_group": decision.skill_group,
+            "rule": decision.rule,
+            "tags": tags,
+        }
+    )
     deps.on_routed(routed)
+    if attached.linked:
+        deps.on_linked(routed)
     return [
         CaseRouted(
             id=derive_id(event.id, "routed"),
@@ -69,21 +117,76 @@ async def route_message(event: MessageClassified, deps: Deps) -> list[CaseRouted
     ]
 
 
+def rerouted_case(last_routed: str, case_id: str, to_queue: Queue) -> RoutedCase:
+    """Rebuild the case's last routing as a hand-over to `to_queue`."""
+    last = json.loads(last_routed)
+    tags = [t for t in last.get("tags", []) if t != REASSIGNED] + [REASSIGNED]
+    return RoutedCase.model_validate(
+        {
+            **last,
+            "case_id": case_id,
+            "is_new_case": False,
+            "queue": to_queue,
+            "skill_group": None,
+            "rule": REASSIGNED,
+            "tags": tags,
+        }
+    )
+
+
+async def reroute(event: CaseActivityRecorded, deps: Deps) -> list[CaseRouted]:
+    """Move a case to the queue a person chose and publish it there as a new routing."""
+    activity = event.data
+    assert activity.to_queue is not None
+    moved = await deps.cases.reassign(activity.case_id, activity.to_queue, activity.activity_id, activity.at)
+    if moved is None or moved.outcome == "unchanged":
+        return []
+    if moved.outcome == "moved":
+        deps.on_rerouted(moved.from_queue, activity.to_queue)
+    if moved.last_routed is None:
+        log.warning(
+            "case %s moved to %s but has no routing to publish again", activity.case_id, activity.to_queue
+        )
+        return []
+    routed = rerouted_case(moved.last_routed, activity.case_id, activity.to_queue)
+    return [
+        CaseRouted(
+            # Derived from the activity, so a redelivered reassignment publishes the same event again.
+            id=derive_id(activity.activity_id, REASSIGNED),
+            source=SOURCE,
+            time=activity.at,
+            subject=activity.case_id,
+            partitionkey=activity.case_id,
+            data=routed,
+        )
+    ]
+
+
 async def apply_activity(event: CaseActivityRecorded, deps: Deps) -> list[CaseRouted]:
     """Keep the case's status in step with what the contact centre did."""
     activity = event.data
+    if activity.type == "reassigned" and activity.to_queue is not None:
+        return await reroute(event, deps)
     await deps.cases.record_activity(activity.case_id, activity.type, activity.at)
     return []
+
+
+async def hand_off(events: list[CaseRouted], deps: Deps) -> list[CaseRouted]:
+    """Queue each routing for the contact centre's endpoint; the delivery itself happens elsewhere."""
+    if deps.handoff is not None:
+        for event in events:
+            await deps.handoff.enqueue(event)
+    return events
 
 
 def handler_table(deps: Deps):
     """Map topics and event types to this service's handlers."""
 
     async def on_classified(event: MessageClassified) -> list[CaseRouted]:
-        return await route_message(event, deps)
+        return await hand_off(await route_message(event, deps), deps)
 
     async def on_activity(event: CaseActivityRecorded) -> list[CaseRouted]:
-        return await apply_activity(event, deps)
+        return await hand_off(await apply_activity(event, deps), deps)
 
     return {
         Topic.MESSAGES_CLASSIFIED.value: {event_type(MessageClassified): on_classified},

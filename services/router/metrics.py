@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from switchboard.contract import RoutedCase
+from switchboard.contract import Queue, RoutedCase
+
+# An attempt is bounded by ROUTER_HANDOFF_TIMEOUT_SECONDS (10 s by default); the top buckets show it.
+HANDOFF_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+HANDOFF_OUTCOMES = ("delivered", "retried", "dead_lettered", "rejected")
 
 
 class RouterMetrics:
@@ -23,7 +27,36 @@ class RouterMetrics:
             ["queue", "priority"],
             registry=registry,
         )
-
+        self.linked = Counter(
+            "switchboard_router_cases_linked",
+            "Messages that joined an open case of another conversation through an identifier, by channel.",
+            ["channel"],
+            registry=registry,
+        )
+        self.rerouted = Counter(
+            "switchboard_router_cases_rerouted",
+            "Cases a person moved to another queue, by the queue they left and the one they joined.",
+            ["from_queue", "to_queue"],
+            registry=registry,
+        )
+        self.handoffs = Counter(
+            "switchboard_router_handoff_deliveries",
+            "Hand-off attempts to the contact centre, by queue and outcome.",
+            ["queue", "outcome"],
+            registry=registry,
+        )
+        self.handoff_seconds = Histogram(
+            "switchboard_router_handoff_duration_seconds",
+            "Duration of one hand-off attempt, answer or not.",
+            ["queue"],
+            buckets=HANDOFF_BUCKETS,
+            registry=registry,
+        )
+        self.handoff_pending = Gauge(
+            "switchboard_router_handoff_pending",
+            "Hand-offs waiting or in flight, across every router instance.",
+            registry=registry,
+        )
         self.reloads = Counter(
             "switchboard_router_rules_reloads",
             "Routing-rule file reloads, by outcome.",
@@ -33,9 +66,24 @@ class RouterMetrics:
 
         for outcome in ("loaded", "rejected"):
             self.reloads.labels(outcome)
+        for queue in Queue:
+            for outcome in HANDOFF_OUTCOMES:
+                self.handoffs.labels(queue.value, outcome)
+        for source in Queue:
+            for target in Queue:
+                if source != target:
+                    self.rerouted.labels(source.value, target.value)
 
     def observe(self, routed: RoutedCase) -> None:
         """Count one routing."""
         self.routed.labels(routed.queue.value, routed.channel.value, routed.classification.category).inc()
         if routed.is_new_case:
             self.opened.labels(routed.queue.value, routed.priority).inc()
+
+    def observe_link(self, routed: RoutedCase) -> None:
+        """Count one message linked to a case of another conversation."""
+        self.linked.labels(routed.channel.value).inc()
+
+    def observe_reroute(self, from_queue: Queue, to_queue: Queue) -> None:
+        """Count one case moved between queues."""
+        self.rerouted.labels(from_queue.value, to_queue.value).inc()

@@ -144,6 +144,9 @@ async def on_routed(event: CaseRouted, deps: Deps) -> list[CloudEvent]:
         out = await _start(deps, policy, state, case.case_id, "first_response", first=True)
         out += await _start(deps, policy, state, case.case_id, "resolution", first=True)
         return out
+    if case.rule == "reassigned":
+        # A person moved the case to another queue: no customer wrote, so no clock starts.
+        return []
     state = await deps.cases.get(case.case_id)
     policy = _policy_for(deps, state) if state else None
     if state is None or policy is None:

@@ -166,6 +166,15 @@ async def test_waiting_on_the_customer_pauses_resolution_and_their_reply_resumes
     assert resolution.data.due_at == clock.now + timedelta(hours=22)
 
 
+async def test_a_reassignment_is_not_a_customer_message_and_starts_no_clock(deps: Deps, clock: Clock):
+    await on_routed(routed("c8"), deps)
+    await on_activity(activity("c8", "responded", clock.advance(minutes=5)), deps)
+    moved = routed("c8", new=False)
+    moved.data.rule = "reassigned"
+    assert await on_routed(moved, deps) == []
+    assert [e.data.clock for e in await on_routed(routed("c8", new=False), deps)] == ["next_response"]
+
+
 async def test_resolving_stops_every_clock(deps: Deps, clock: Clock):
     await on_routed(routed("c4"), deps)
     stopped = await on_activity(activity("c4", "resolved", clock.advance(minutes=5)), deps)
