@@ -114,15 +114,57 @@ def contract(args: argparse.Namespace) -> int:
 def classify(args: argparse.Namespace) -> int:
     """Classify JSON lines from a file or stdin to stdout, as the classifier service would."""
     from classifier.batch import write_results
+    from classifier.choice import load_classifier
+    from classifier.config import Settings
 
+    settings = Settings()
+    model_classify, _version = load_classifier(args.model or settings.model, settings.model_cache)
     source = open(args.file, encoding="utf-8") if args.file != "-" else sys.stdin
     try:
-        classified, refused = write_results(source, sys.stdout)
+        classified, refused = write_results(source, sys.stdout, model_classify)
     finally:
         if source is not sys.stdin:
             source.close()
     print(f"classified {classified}, refused {refused}", file=sys.stderr)
     return 1 if refused and not classified else 0
+
+
+def train_model(args: argparse.Namespace) -> int:
+    """Train the learned classifier on labelled JSON lines and write a versioned model directory."""
+    from classifier.artefact import save
+    from classifier.examples import CORPUS, read_examples
+    from classifier.learning import train
+
+    try:
+        examples = read_examples(args.data or [CORPUS])
+        model = train(examples, seed=args.seed)
+    except ValueError as exc:
+        print(f"cannot train: {exc}", file=sys.stderr)
+        return 1
+    directory = save(model, args.out)
+    print(f"trained {model.version} on {len(examples)} examples into {directory}")
+    if model.evaluation:
+        scores = ", ".join(f"{head} {f1:.3f}" for head, f1 in model.evaluation["macro_f1"].items())
+        held, ece = model.evaluation["size"], model.evaluation["category_ece"]
+        print(f"held out {held}: macro-F1 {scores}; category calibration error {ece:.3f}")
+    return 0
+
+
+def evaluate_model(args: argparse.Namespace) -> int:
+    """Print a model's per-class scores, confusion matrices and calibration on labelled JSON lines."""
+    from classifier.artefact import load
+    from classifier.evaluation import Baseline, evaluate, render
+    from classifier.examples import read_examples
+
+    try:
+        examples = read_examples(args.data)
+        # ArtefactError is a ValueError: a damaged or mismatching artefact is reported, not raised.
+        model = Baseline() if args.model == "lexicon" else load(args.model)
+    except ValueError as exc:
+        print(f"cannot evaluate: {exc}", file=sys.stderr)
+        return 1
+    print(render(evaluate(model, examples)))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,6 +187,26 @@ def main(argv: list[str] | None = None) -> int:
         "classify", help="classify JSON lines (id, text, channel) from a file or stdin"
     )
     p_classify.add_argument("file", nargs="?", default="-", help="a JSON-lines file; - or nothing for stdin")
+    p_classify.add_argument(
+        "--model", help="learned, lexicon or a model directory (default: CLASSIFIER_MODEL)"
+    )
+    p_train = sub.add_parser(
+        "train", help="train the classifier on labelled JSON lines into a model directory"
+    )
+    p_train.add_argument(
+        "--data", nargs="+", type=Path, help="labelled .jsonl files or folders (default: the packaged corpus)"
+    )
+    p_train.add_argument("--out", required=True, type=Path, help="the model directory to write")
+    p_train.add_argument("--seed", type=int, default=0, help="draws the held-out split and names the model")
+    p_evaluate = sub.add_parser(
+        "evaluate", help="print per-class scores, confusion matrices and calibration on labelled JSON lines"
+    )
+    p_evaluate.add_argument(
+        "--model", required=True, help="a directory from `switchboard train`, or `lexicon`"
+    )
+    p_evaluate.add_argument(
+        "--data", nargs="+", required=True, type=Path, help="labelled .jsonl files or folders"
+    )
     p_key = sub.add_parser(
         "api-key", help="make an ingest API key, print it once and its INGEST_API_KEYS entry"
     )
@@ -160,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args.service)
     if args.command == "topics":
         return topics()
+    if args.command == "train":
+        return train_model(args)
+    if args.command == "evaluate":
+        return evaluate_model(args)
     if args.command == "classify":
         return classify(args)
     if args.command == "api-key":

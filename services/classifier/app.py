@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,12 +10,14 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from classifier import handlers
+from classifier.choice import load_classifier
 from classifier.config import Settings
 from classifier.metrics import ClassifierMetrics
 from switchboard.metrics import BusMetrics
 from switchboard.service import consuming, open_infra, ops_router
 
 NAME = "classifier"
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, deps: handlers.Deps | None = None) -> FastAPI:
@@ -23,7 +26,10 @@ def create_app(settings: Settings | None = None, deps: handlers.Deps | None = No
     registry = CollectorRegistry()
     bus_metrics = BusMetrics(NAME, registry)
     metrics = ClassifierMetrics(registry)
-    deps = deps or handlers.Deps(on_classified=metrics.observe)
+    if deps is None:
+        classify, version = load_classifier(settings.model, settings.model_cache)
+        log.info("classifier model %s", version)
+        deps = handlers.Deps(classify=classify, on_classified=metrics.observe)
     checks: dict = {}
 
     @asynccontextmanager

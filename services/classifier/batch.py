@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from classifier import model
+from classifier.choice import Classify
 from switchboard.contract import Channel, default_visibility
 
 
@@ -25,7 +26,7 @@ class Line(BaseModel):
     language: str | None = None
 
 
-def classify_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+def classify_lines(lines: Iterable[str], classify: Classify = model.classify) -> Iterator[dict[str, Any]]:
     """Yield one result per non-empty input line: the classification, or the reason the line was refused."""
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -37,7 +38,7 @@ def classify_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
             yield {"line": number, "error": reason}
             continue
         visibility = line.visibility or default_visibility(line.channel)
-        classification = model.classify(
+        classification = classify(
             line.text,
             channel=line.channel.value,
             visibility=visibility,
@@ -47,10 +48,10 @@ def classify_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
         yield {"id": line.id, "classification": classification.model_dump(mode="json")}
 
 
-def write_results(lines: Iterable[str], out) -> tuple[int, int]:
+def write_results(lines: Iterable[str], out, classify: Classify = model.classify) -> tuple[int, int]:
     """Write one JSON line per result to `out`; return (classified, refused)."""
     classified = refused = 0
-    for result in classify_lines(lines):
+    for result in classify_lines(lines, classify):
         out.write(json.dumps(result, ensure_ascii=False) + "\n")
         if "error" in result:
             refused += 1

@@ -13,3 +13,8 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CLASSIFIER_", extra="ignore")
 
     port: int = 8081
+    # `learned` (trained from the packaged corpus, cached), `lexicon` (the transparent baseline) or the
+    # path of a model directory written by `switchboard train`.
+    model: str = "learned"
+    # Where the learned model is cached; unset: $XDG_CACHE_HOME or ~/.cache/switchboard/models.
+    model_cache: str | None = None

@@ -1,0 +1,168 @@
+"""Find the lexicon's terms in a normalised message: extra features, urgency, private data and language.
+
+`classifier.model` keeps its matcher private, so this is a smaller one over the same public tables:
+it sums each table's weights without the baseline's negation and irony rules, which the learned
+model picks up from word pairs instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from classifier import lexicon as lx
+from classifier import model as baseline
+
+# The order is the order of the feature columns a trained model was fitted on: append, never reorder.
+TABLES: dict[str, lx.Terms] = {
+    "outage": lx.OUTAGE,
+    "delivery": lx.DELIVERY,
+    "billing": lx.BILLING,
+    "returns_refund": lx.RETURNS_REFUND,
+    "account": lx.ACCOUNT,
+    "technical": lx.TECHNICAL,
+    "product_question": lx.PRODUCT_QUESTION,
+    "complaint": lx.COMPLAINT,
+    "failure": lx.FAILURE,
+    "request": lx.REQUEST,
+    "campaign": lx.CAMPAIGN,
+    "partnership_press": lx.PARTNERSHIP_PRESS,
+    "spam": lx.SPAM,
+    "chatter": lx.CHATTER,
+    "sentiment": lx.SENTIMENT,
+    "sarcasm": lx.SARCASM,
+    "resolved": lx.RESOLVED,
+    "urgency": lx.URGENCY,
+    "private": lx.PRIVATE,
+}
+LANGUAGES = ("en", "fr")
+
+
+@dataclass(frozen=True, slots=True)
+class _Term:
+    """One lexicon term: its table, its words, whether its last word is a prefix, weight and language."""
+
+    table: str
+    words: tuple[str, ...]
+    prefix: bool
+    weight: float
+    lang: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """A lexicon term found in a message: its table, the words it matched, weight and language."""
+
+    table: str
+    text: str
+    weight: float
+    lang: str
+
+
+def _index(tables: dict[str, lx.Terms]) -> dict[str, list[_Term]]:
+    """Index terms by their first word; a one-word prefix term by its first two letters, marked with '*'."""
+    index: dict[str, list[_Term]] = {}
+    for table, spec in tables.items():
+        for lang, terms in spec.items():
+            for raw, weight in terms.items():
+                words = tuple(raw.rstrip("*").split())
+                term = _Term(table, words, raw.endswith("*"), float(weight), lang)
+                key = f"*{words[0][:2]}" if term.prefix and len(words) == 1 else words[0]
+                index.setdefault(key, []).append(term)
+    return index
+
+
+_INDEX = _index(TABLES)
+
+
+def _matches(term: _Term, tokens: list[str], at: int) -> int:
+    """Return how many tokens the term covers from position `at`, or 0 when it does not match there."""
+    n = len(term.words)
+    if at + n > len(tokens):
+        return 0
+    head, last = term.words[:-1], term.words[-1]
+    if tuple(tokens[at : at + n - 1]) != head:
+        return 0
+    word = tokens[at + n - 1]
+    return n if (word.startswith(last) if term.prefix else word == last) else 0
+
+
+def find(tokens: list[str]) -> list[Cue]:
+    """Return every lexicon term found in the normalised tokens, once per table and matched text."""
+    found: dict[tuple[str, str], Cue] = {}
+    for at, token in enumerate(tokens):
+        for term in (*_INDEX.get(token, ()), *_INDEX.get(f"*{token[:2]}", ())):
+            n = _matches(term, tokens, at)
+            if n:
+                text = " ".join(tokens[at : at + n])
+                key = (term.table, text)
+                if key not in found or found[key].weight < term.weight:
+                    found[key] = Cue(term.table, text, term.weight, term.lang)
+    return list(found.values())
+
+
+def scores(cues: Iterable[Cue]) -> list[float]:
+    """Sum the weights found per table, in the order of TABLES."""
+    totals = dict.fromkeys(TABLES, 0.0)
+    for cue in cues:
+        totals[cue.table] += cue.weight
+    return list(totals.values())
+
+
+def language(tokens: list[str], cues: Iterable[Cue], hint: str | None) -> str:
+    """Pick the language with more stopwords and lexicon terms; the hint settles close calls.
+
+    The same rule as the baseline's, which keeps it private.
+    """
+    counts = dict.fromkeys(LANGUAGES, 0)
+    for token in tokens:
+        for lang in LANGUAGES:
+            counts[lang] += token in lx.STOPWORDS[lang]
+    for cue in cues:
+        if cue.lang in counts:
+            counts[cue.lang] += 1
+    hinted = (hint or "").lower()[:2]
+    hinted = hinted if hinted in counts else ("other" if hint else None)
+    if abs(counts["en"] - counts["fr"]) <= (1 if hinted else 0):
+        return hinted or "other"
+    return max(LANGUAGES, key=lambda lang: counts[lang])
+
+
+def priority(
+    category: str,
+    intent: str,
+    is_complaint: bool,
+    *,
+    cues: Iterable[Cue],
+    sentiment_score: float,
+    public: bool,
+    followers: int | None,
+) -> str:
+    """Rank support by harm as the baseline does: outages and loud public complaints first, marketing last."""
+    if category == "marketing":
+        return "P4"
+    urgent = sum(c.weight for c in cues if c.table == "urgency") >= baseline.URGENT_THRESHOLD
+    loud = (
+        urgent or sentiment_score <= baseline.STRONG_NEGATIVE or (followers or 0) >= baseline.LARGE_AUDIENCE
+    )
+    if intent == "outage" or (is_complaint and public and loud):
+        return "P1"
+    return "P2" if is_complaint or urgent else "P3"
+
+
+def private(cues: Iterable[Cue]) -> bool:
+    """Tell whether the message holds personal data or asks to move to a private channel."""
+    return any(c.table == "private" for c in cues)
+
+
+def fingerprint() -> str:
+    """Hash the lexicon data the features and `normalise` depend on, so a model never meets other tables."""
+    data = {
+        "tables": TABLES,
+        "stopwords": {k: sorted(v) for k, v in lx.STOPWORDS.items()},
+        "rewrites": lx.REWRITES,
+        "emoji": lx.EMOJI,
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()

@@ -1,0 +1,199 @@
+"""Score a classifier on labelled examples: per-class precision, recall and F1, confusion, calibration."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from classifier import model as baseline
+from classifier.examples import Example, Inbound
+from switchboard.contract import MARKETING_INTENTS, SUPPORT_INTENTS, Classification
+
+# Label orders for reports: support side first, as the contract lists them.
+ORDERS: dict[str, tuple[str, ...]] = {
+    "category": ("support", "marketing"),
+    "intent": (*SUPPORT_INTENTS, *MARKETING_INTENTS),
+    "is_complaint": ("true", "false"),
+    "sentiment": ("negative", "neutral", "positive"),
+}
+BINS = 10
+
+
+class Classifier(Protocol):
+    """Anything that classifies a batch of inbound messages."""
+
+    def classify_many(self, items: Sequence[Inbound]) -> list[Classification]: ...
+
+
+class Baseline:
+    """The lexicon baseline behind the batch interface, so both models are scored the same way."""
+
+    version = baseline.MODEL_VERSION
+
+    def classify_many(self, items: Sequence[Inbound]) -> list[Classification]:
+        """Classify each message with the lexicon."""
+        return [
+            baseline.classify(
+                i.text,
+                channel=i.channel,
+                visibility=i.visibility,
+                followers=i.followers,
+                language_hint=i.language_hint,
+            )
+            for i in items
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class ClassScores:
+    """How well one label was found."""
+
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True, slots=True)
+class HeadReport:
+    """One decision's scores: per class, overall, and which label was taken for which (rows are gold)."""
+
+    head: str
+    labels: list[str]
+    classes: list[ClassScores]
+    accuracy: float
+    macro_f1: float
+    confusion: list[list[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Bin:
+    """Messages whose category confidence fell in [lower, upper): how sure the model was, how right."""
+
+    lower: float
+    upper: float
+    count: int
+    confidence: float
+    accuracy: float
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A model's scores on a labelled set."""
+
+    model_version: str
+    size: int
+    heads: dict[str, HeadReport]
+    ece: float
+    bins: list[Bin]
+
+
+def _label(value: object) -> str:
+    """Spell a label as reports do ("true", not True)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _head(head: str, gold: list[str], predicted: list[str]) -> HeadReport:
+    """Score one decision; the labels are those seen in either list, macro-F1 their plain mean."""
+    seen = set(gold) | set(predicted)
+    labels = [label for label in ORDERS[head] if label in seen]
+    at = {label: i for i, label in enumerate(labels)}
+    confusion = [[0] * len(labels) for _ in labels]
+    for g, p in zip(gold, predicted, strict=True):
+        confusion[at[g]][at[p]] += 1
+    classes = []
+    for i, label in enumerate(labels):
+        hit = confusion[i][i]
+        taken = sum(row[i] for row in confusion)
+        actual = sum(confusion[i])
+        precision = hit / taken if taken else 0.0
+        recall = hit / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        classes.append(ClassScores(label, precision, recall, f1, actual))
+    right = sum(confusion[i][i] for i in range(len(labels)))
+    return HeadReport(
+        head=head,
+        labels=labels,
+        classes=classes,
+        accuracy=right / len(gold) if gold else 0.0,
+        macro_f1=sum(c.f1 for c in classes) / len(classes) if classes else 0.0,
+        confusion=confusion,
+    )
+
+
+def _calibration(confidence: list[float], correct: list[bool]) -> tuple[float, list[Bin]]:
+    """Bin category confidences in tenths; the expected calibration error weighs each bin's gap by size."""
+    members: list[list[int]] = [[] for _ in range(BINS)]
+    for i, c in enumerate(confidence):
+        members[min(int(c * BINS), BINS - 1)].append(i)
+    bins, ece = [], 0.0
+    for b, inside in enumerate(members):
+        mean = sum(confidence[i] for i in inside) / len(inside) if inside else 0.0
+        accuracy = sum(correct[i] for i in inside) / len(inside) if inside else 0.0
+        ece += len(inside) / len(confidence) * abs(accuracy - mean) if confidence else 0.0
+        bins.append(Bin(b / BINS, (b + 1) / BINS, len(inside), mean, accuracy))
+    return ece, bins
+
+
+def score(examples: Sequence[Example], predicted: Sequence[Classification], model_version: str) -> Report:
+    """Compare decisions with the labels of the same examples."""
+    if len(examples) != len(predicted):
+        raise ValueError(f"{len(examples)} examples but {len(predicted)} decisions")
+    heads = {
+        head: _head(
+            head,
+            [_label(getattr(e, head)) for e in examples],
+            [_label(getattr(p, head)) for p in predicted],
+        )
+        for head in ORDERS
+    }
+    ece, bins = _calibration(
+        [p.confidence for p in predicted],
+        [p.category == e.category for e, p in zip(examples, predicted, strict=True)],
+    )
+    return Report(model_version, len(examples), heads, ece, bins)
+
+
+def evaluate(model: Classifier, examples: Sequence[Example]) -> Report:
+    """Classify the examples as the service would see them and score the decisions."""
+    predicted = model.classify_many([Inbound.of(e) for e in examples])
+    version = predicted[0].model_version if predicted else getattr(model, "version", "")
+    return score(examples, predicted, version)
+
+
+def summary(report: Report) -> dict:
+    """Keep the headline numbers of a report, for an artefact's metadata."""
+    return {
+        "size": report.size,
+        "accuracy": {h: round(r.accuracy, 4) for h, r in report.heads.items()},
+        "macro_f1": {h: round(r.macro_f1, 4) for h, r in report.heads.items()},
+        "category_ece": round(report.ece, 4),
+    }
+
+
+def render(report: Report) -> str:
+    """Write a report as plain-text tables."""
+    lines = [f"model {report.model_version} on {report.size} labelled messages", ""]
+    for r in report.heads.values():
+        lines.append(f"{r.head}: accuracy {r.accuracy:.3f}, macro-F1 {r.macro_f1:.3f}")
+        width = max(len(label) for label in [*r.labels, "label"])
+        lines.append(f"  {'label':<{width}}  precision  recall     F1  support")
+        for c in r.classes:
+            lines.append(
+                f"  {c.label:<{width}}  {c.precision:9.3f}  {c.recall:6.3f}  {c.f1:5.3f}  {c.support:7d}"
+            )
+        short = [label[:6] for label in r.labels]
+        lines.append("  confusion: rows are the labels, columns the decisions")
+        lines.append(f"  {'':<{width}} {' '.join(f'{s:>6}' for s in short)}")
+        for label, row in zip(r.labels, r.confusion, strict=True):
+            lines.append(f"  {label:<{width}} {' '.join(f'{n:6d}' for n in row)}")
+        lines.append("")
+    lines.append(f"category calibration: expected calibration error {report.ece:.3f}")
+    lines.append("  confidence   count  mean conf.  accuracy")
+    for b in report.bins:
+        if b.count:
+            where = f"[{b.lower:.1f}, {b.upper:.1f}{']' if b.upper >= 1.0 else ')'}"
+            lines.append(f"  {where}  {b.count:6d}  {b.confidence:10.3f}  {b.accuracy:8.3f}")
+    return "\n".join(lines)

@@ -1,0 +1,131 @@
+"""Read labelled example lines, hash them, split them, and shape inbound messages for the learned model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from switchboard.contract import (
+    MARKETING_INTENTS,
+    SUPPORT_INTENTS,
+    Category,
+    Channel,
+    Intent,
+    Language,
+    Sentiment,
+    default_visibility,
+)
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+INTENTS_OF: dict[str, tuple[str, ...]] = {"support": SUPPORT_INTENTS, "marketing": MARKETING_INTENTS}
+
+
+class Example(BaseModel):
+    """One labelled message: the text, its channel, and the decision a person made about it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    text: str = Field(min_length=1)
+    channel: Channel = Channel.CHAT
+    language: Language
+    category: Category
+    intent: Intent
+    is_complaint: bool
+    sentiment: Sentiment
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        """Refuse an intent outside its category, and a complaint that is not a support case."""
+        if self.intent not in INTENTS_OF[self.category]:
+            raise ValueError(f"intent {self.intent!r} is not a {self.category} intent")
+        if self.is_complaint and self.category != "support":
+            raise ValueError("a complaint must be a support case")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """What the classifier is told about one message: the arguments of `classify`."""
+
+    text: str
+    channel: str
+    visibility: str
+    followers: int | None = None
+    language_hint: str | None = None
+
+    @classmethod
+    def of(cls, example: Example) -> Inbound:
+        """Shape a labelled example as the service would see it, without its language as a hint."""
+        return cls(example.text, example.channel.value, default_visibility(example.channel))
+
+
+def corpus_files(directory: Path = CORPUS) -> list[Path]:
+    """Return the labelled files of a corpus directory, in name order so the data hash is stable."""
+    return sorted(directory.glob("*.jsonl"))
+
+
+def read_examples(paths: Iterable[Path | str]) -> list[Example]:
+    """Read JSON-lines files (or directories of them) into examples; refuse the first bad line by place."""
+    examples: list[Example] = []
+    for path in map(Path, paths):
+        files = corpus_files(path) if path.is_dir() else [path]
+        if not files:
+            raise ValueError(f"{path}: no *.jsonl files")
+        for file in files:
+            with file.open(encoding="utf-8") as lines:
+                for number, line in enumerate(lines, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        examples.append(Example.model_validate_json(line))
+                    except ValidationError as exc:
+                        first = exc.errors()[0]
+                        where = ".".join(map(str, first["loc"])) or "line"
+                        raise ValueError(f"{file}:{number}: {where}: {first['msg']}") from None
+    return examples
+
+
+def data_hash(examples: Iterable[Example]) -> str:
+    """Hash the examples in order, field by field, so the same data always names the same model."""
+    digest = hashlib.sha256()
+    for example in examples:
+        line = json.dumps(example.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        digest.update(line.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def split(examples: Sequence[Example], seed: int, share: float) -> tuple[list[Example], list[Example]]:
+    """Hold out about `share` of every intent and language, drawn with `seed`; return (rest, held out)."""
+    strata: dict[tuple[str, str], list[int]] = {}
+    for i, example in enumerate(examples):
+        strata.setdefault((example.intent, example.language), []).append(i)
+    rng = random.Random(seed)
+    held: set[int] = set()
+    for key in sorted(strata):
+        members = strata[key]
+        rng.shuffle(members)
+        # A stratum of one stays in training: it cannot be both learned and tested.
+        take = round(len(members) * share) if len(members) > 1 else 0
+        held.update(members[:take])
+    rest = [e for i, e in enumerate(examples) if i not in held]
+    return rest, [e for i, e in enumerate(examples) if i in held]
+
+
+def counts(examples: Iterable[Example]) -> dict[str, dict[str, int]]:
+    """Count the examples per label of every head, and per language."""
+    tally: dict[str, Counter[str]] = {
+        k: Counter() for k in ("category", "intent", "is_complaint", "sentiment", "language")
+    }
+    for example in examples:
+        for key, counter in tally.items():
+            counter[str(getattr(example, key)).lower()] += 1
+    return {key: dict(sorted(counter.items())) for key, counter in tally.items()}
