@@ -52,7 +52,13 @@ async def fire_due(timers: TimerStore, publisher: Publisher, deps: handlers.Deps
     if not claimed:
         return 0
     events = handlers.fired_events(claimed, now, deps.policies())
-    await publisher.publish(events)
+    try:
+        await publisher.publish(events)
+    except BaseException:
+        # Not acknowledged (broker trouble, or a stop cancelled us): hand the entries back now rather
+        # than after the lease. Some may have reached the broker; their repeat carries the same ids.
+        await asyncio.shield(timers.release(claimed))
+        raise
     await timers.done([c.member for c in claimed])
     for event in events:
         metrics.observe(event)
@@ -101,19 +107,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 policies=lambda: policies.current,
                 on_event=metrics.observe,
             )
-            async with consuming(infra, settings, NAME, handlers.handler_table(deps), bus_metrics):
-                publisher = KafkaPublisher(infra.producer, lambda t, n: bus_metrics.produced.labels(t).inc(n))
-                tasks = [
-                    asyncio.create_task(run_ticker(timers, publisher, deps, metrics, settings.tick_seconds)),
-                    asyncio.create_task(policies.watch(settings.policy_poll_seconds)),
-                ]
-                checks.update(infra.checks)
-                try:
+            publisher = KafkaPublisher(infra.producer, lambda t, n: bus_metrics.produced.labels(t).inc(n))
+            # Firing needs Redis and the producer only: it must not wait until the consumer has joined
+            # its group, which takes a rebalance (seconds, or longer while a member is stuck).
+            tasks = [
+                asyncio.create_task(run_ticker(timers, publisher, deps, metrics, settings.tick_seconds)),
+                asyncio.create_task(policies.watch(settings.policy_poll_seconds)),
+            ]
+            try:
+                async with consuming(infra, settings, NAME, handlers.handler_table(deps), bus_metrics):
+                    checks.update(infra.checks)
                     yield
-                finally:
-                    for task in tasks:
-                        task.cancel()
-                    await asyncio.gather(*tasks, return_exceptions=True)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
         checks.clear()
 
     app = FastAPI(title="Switchboard SLA", version="0.1.0", lifespan=lifespan)

@@ -108,9 +108,12 @@ async def _start(
         target_seconds=target,
         elapsed_seconds=consumed,
     )
-    if not await deps.timers.start(timer, plan, first=first):
-        return []
-    return [_event(SlaStarted, timer, "started")]
+    if await deps.timers.start(timer, plan, first=first):
+        return [_event(SlaStarted, timer, "started")]
+    # Already running: maybe a redelivery whose first attempt stored the timer, then died before
+    # publishing. The stored timer yields the same event id, so consumers drop the copy if it got out.
+    running = await deps.timers.running(case_id, clock)
+    return [_event(SlaStarted, running, "started")] if running else []
 
 
 async def _stop(deps: Deps, case_id: str, clock: SlaClock, reason: str, at: datetime) -> list[CloudEvent]:

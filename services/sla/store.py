@@ -62,6 +62,13 @@ end
 return out
 """
 
+_RELEASE = """
+for i = 1, #ARGV, 2 do
+  if redis.call('ZREM', KEYS[2], ARGV[i + 1]) == 1 then redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return 1
+"""
+
 _REQUEUE = """
 local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 for _, member in ipairs(stale) do
@@ -113,6 +120,10 @@ class TimerStore(Protocol):
         """Forget entries whose events were published."""
         ...
 
+    async def release(self, claimed: list[Claimed]) -> None:
+        """Give back entries this instance claimed and did not publish, due again when they were due."""
+        ...
+
     async def requeue_stale(self, now: datetime, lease_seconds: float) -> int:
         """Give back entries claimed longer ago than the lease by an instance that did not finish."""
         ...
@@ -135,6 +146,7 @@ class RedisTimerStore:
         self._stop = redis.register_script(_STOP)
         self._claim = redis.register_script(_CLAIM)
         self._requeue = redis.register_script(_REQUEUE)
+        self._release = redis.register_script(_RELEASE)
 
     def _timer_key(self, case_id: str, clock: str) -> str:
         return f"{self._prefix}timer:{case_id}|{clock}"
@@ -186,6 +198,14 @@ class RedisTimerStore:
         """Forget entries whose events were published."""
         if members:
             await self._redis.zrem(self._firing, *members)
+
+    async def release(self, claimed: list[Claimed]) -> None:
+        """Give back entries this instance claimed and did not publish, due again when they were due."""
+        args: list[object] = []
+        for entry in claimed:
+            args += [entry.due.timestamp(), entry.member]
+        if args:
+            await self._release(keys=[self._due, self._firing], args=args)
 
     async def requeue_stale(self, now: datetime, lease_seconds: float) -> int:
         """Give back entries claimed longer ago than the lease by an instance that did not finish."""
