@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,6 +38,7 @@ from switchboard.metrics import BusMetrics
 from switchboard.service import consuming, open_infra, ops_router
 
 NAME = "router"
+log = logging.getLogger(__name__)
 
 
 class RuleTest(BaseModel):
@@ -78,6 +80,20 @@ class RuleTest(BaseModel):
 def bundled_rules() -> str:
     """Return the example rules that ship with the router."""
     return resources.files("router").joinpath("rules.yaml").read_text(encoding="utf-8")
+
+
+async def watch_queues(store: CaseStore, metrics: RouterMetrics, interval: float) -> None:
+    """Keep the open-cases and oldest-age gauges of every queue current; run until cancelled."""
+    while True:
+        try:
+            now = time.time()
+            for queue in Queue:
+                count, oldest = await store.queue_depth(queue)
+                metrics.open_cases.labels(queue.value).set(count)
+                metrics.oldest_open_age.labels(queue.value).set(now - oldest if oldest is not None else 0.0)
+        except Exception:
+            log.warning("reading queue depths failed", exc_info=True)
+        await asyncio.sleep(interval)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -123,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             async with consuming(infra, settings, NAME, handlers.handler_table(deps), bus_metrics):
                 watcher = asyncio.create_task(rules.watch(settings.rules_poll_seconds))
+                gauges = asyncio.create_task(watch_queues(store, metrics, settings.queue_gauge_seconds))
                 worker.start()
                 checks.update(infra.checks)
                 state["cases"] = store
@@ -130,7 +147,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     yield
                 finally:
                     watcher.cancel()
-                    await asyncio.gather(watcher, return_exceptions=True)
+                    gauges.cancel()
+                    await asyncio.gather(watcher, gauges, return_exceptions=True)
                     await worker.stop()
         checks.clear()
         state.clear()

@@ -22,6 +22,8 @@ class Settings(ServiceSettings):
     rules_file: str | None = None
     # How often the rules file is checked for changes; a valid change is live without a restart.
     rules_poll_seconds: float = 2.0
+    # How often the open-cases and oldest-age gauges per queue are refreshed from Redis.
+    queue_gauge_seconds: float = 5.0
     # Messages of one conversation within this window join the same open case.
     case_window_seconds: int = 24 * 3600
 

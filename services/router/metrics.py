@@ -52,6 +52,18 @@ class RouterMetrics:
             buckets=HANDOFF_BUCKETS,
             registry=registry,
         )
+        self.open_cases = Gauge(
+            "switchboard_router_open_cases",
+            "Cases open in each queue, across every router.",
+            ["queue"],
+            registry=registry,
+        )
+        self.oldest_open_age = Gauge(
+            "switchboard_router_oldest_open_case_age_seconds",
+            "Age of the oldest open case of each queue (0 when the queue is empty).",
+            ["queue"],
+            registry=registry,
+        )
         self.handoff_pending = Gauge(
             "switchboard_router_handoff_pending",
             "Hand-offs waiting or in flight, across every router instance.",

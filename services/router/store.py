@@ -79,6 +79,10 @@ class CaseStore(Protocol):
         """Return the open cases of a queue, oldest first."""
         ...
 
+    async def queue_depth(self, queue: Queue) -> tuple[int, float | None]:
+        """Return how many cases a queue holds open and when its oldest was opened (epoch), if any."""
+        ...
+
 
 # Choosing the case is one atomic step: two routers handling one conversation, or one customer on two
 # channels, must agree on one case. KEYS[1] is the conversation's pointer, the other keys the pointers of
@@ -272,3 +276,11 @@ class RedisCaseStore:
         """Return the open cases of a queue, oldest first."""
         entries = await self._redis.zrange(self._queue_key(queue.value), 0, limit - 1, withscores=True)
         return [{"case_id": m.decode(), "opened_at_epoch": score} for m, score in entries]
+
+    async def queue_depth(self, queue: Queue) -> tuple[int, float | None]:
+        """Return how many cases a queue holds open and when its oldest was opened (epoch), if any."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zcard(self._queue_key(queue.value))
+        pipe.zrange(self._queue_key(queue.value), 0, 0, withscores=True)
+        count, oldest = await pipe.execute()
+        return int(count), (oldest[0][1] if oldest else None)

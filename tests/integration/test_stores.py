@@ -190,3 +190,14 @@ async def test_handled_ids_are_remembered_for_at_least_one_ttl_and_forgotten_aft
     now[0] += 100
     assert await deduper.seen(["a"]) == set()
     assert 0 < await redis.ttl(f"{key_prefix}handled:10000") <= 200
+
+
+async def test_a_queue_reports_how_many_cases_it_holds_and_when_its_oldest_opened(
+    redis: Redis, key_prefix: str
+):
+    store = RedisCaseStore(redis, key_prefix)
+    assert await store.queue_depth(Queue.CUSTOMER_SERVICE) == (0, None)
+    await store.attach(message("m1", conversation="a"), SUPPORT, 3600, NOW)
+    await store.attach(message("m2", conversation="b"), SUPPORT, 3600, NOW + timedelta(minutes=5))
+    assert await store.queue_depth(Queue.CUSTOMER_SERVICE) == (2, NOW.timestamp())
+    assert await store.queue_depth(Queue.MARKETING) == (0, None)
