@@ -325,9 +325,15 @@ async def crash_while_claiming(victim: Instance, others: list[Instance], redis: 
     # Under load the claim window (a few milliseconds) can slip past every try. The kill still proves
     # the survivors take over with nothing lost or doubled; tests/integration/test_sla_instances.py
     # reproduces the crash inside that window exactly.
-    victim.popen.kill()
-    victim.popen.wait(10)
-    return []
+    # With the others frozen, what is left in `firing` after the kill is what the victim had claimed (or
+    # an over-count, if another was frozen inside a claim; that only loosens the duplicate bound).
+    send_signal(others, signal.SIGSTOP)
+    try:
+        victim.popen.kill()
+        victim.popen.wait(10)
+        return await redis.zrange(firing, 0, -1)
+    finally:
+        send_signal(others, signal.SIGCONT)
 
 
 async def settled(redis: Redis, key_prefix: str) -> bool:
