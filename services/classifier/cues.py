@@ -16,27 +16,7 @@ from classifier import lexicon as lx
 from classifier import model as baseline
 
 # The order is the order of the feature columns a trained model was fitted on: append, never reorder.
-TABLES: dict[str, lx.Terms] = {
-    "outage": lx.OUTAGE,
-    "delivery": lx.DELIVERY,
-    "billing": lx.BILLING,
-    "returns_refund": lx.RETURNS_REFUND,
-    "account": lx.ACCOUNT,
-    "technical": lx.TECHNICAL,
-    "product_question": lx.PRODUCT_QUESTION,
-    "complaint": lx.COMPLAINT,
-    "failure": lx.FAILURE,
-    "request": lx.REQUEST,
-    "campaign": lx.CAMPAIGN,
-    "partnership_press": lx.PARTNERSHIP_PRESS,
-    "spam": lx.SPAM,
-    "chatter": lx.CHATTER,
-    "sentiment": lx.SENTIMENT,
-    "sarcasm": lx.SARCASM,
-    "resolved": lx.RESOLVED,
-    "urgency": lx.URGENCY,
-    "private": lx.PRIVATE,
-}
+TABLES = lx.TABLES
 LANGUAGES = ("en", "fr")
 
 

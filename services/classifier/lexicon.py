@@ -460,3 +460,26 @@ EMOJI: dict[str, str] = {
     "🎁": "emoji_gift", "🏆": "emoji_trophy", ":)": "emoji_smile", ":-)": "emoji_smile",
     ":D": "emoji_smile", "<3": "emoji_heart", ":(": "emoji_sad", ":-(": "emoji_sad", ":'(": "emoji_cry",
 }
+
+# Every table by name, in the order the models read them: the learned model's cue features follow it.
+TABLES: dict[str, Terms] = {
+    "outage": OUTAGE,
+    "delivery": DELIVERY,
+    "billing": BILLING,
+    "returns_refund": RETURNS_REFUND,
+    "account": ACCOUNT,
+    "technical": TECHNICAL,
+    "product_question": PRODUCT_QUESTION,
+    "complaint": COMPLAINT,
+    "failure": FAILURE,
+    "request": REQUEST,
+    "campaign": CAMPAIGN,
+    "partnership_press": PARTNERSHIP_PRESS,
+    "spam": SPAM,
+    "chatter": CHATTER,
+    "sentiment": SENTIMENT,
+    "sarcasm": SARCASM,
+    "resolved": RESOLVED,
+    "urgency": URGENCY,
+    "private": PRIVATE,
+}

@@ -46,28 +46,6 @@ EXPLANATION_SIZE = 5
 # Private service channels carry mostly support, so they tip ambiguous messages; never an empty one.
 CHANNEL_SUPPORT_PRIOR = {"chat": 0.5, "email": 0.3, "sms": 0.3, "messenger": 0.2, "whatsapp": 0.2}
 
-_TABLES: dict[str, lx.Terms] = {
-    "outage": lx.OUTAGE,
-    "delivery": lx.DELIVERY,
-    "billing": lx.BILLING,
-    "returns_refund": lx.RETURNS_REFUND,
-    "account": lx.ACCOUNT,
-    "technical": lx.TECHNICAL,
-    "product_question": lx.PRODUCT_QUESTION,
-    "complaint": lx.COMPLAINT,
-    "failure": lx.FAILURE,
-    "request": lx.REQUEST,
-    "campaign": lx.CAMPAIGN,
-    "partnership_press": lx.PARTNERSHIP_PRESS,
-    "spam": lx.SPAM,
-    "chatter": lx.CHATTER,
-    "sentiment": lx.SENTIMENT,
-    "sarcasm": lx.SARCASM,
-    "resolved": lx.RESOLVED,
-    "urgency": lx.URGENCY,
-    "private": lx.PRIVATE,
-}
-
 # Placeholders replace data the lexicon cannot match but the router must know about (see PRIVATE).
 _URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 _DOMAIN = re.compile(
@@ -137,7 +115,7 @@ def _compile(tables: dict[str, lx.Terms]) -> tuple[dict[str, list[_Term]], dict[
     return by_first, prefixes
 
 
-_BY_FIRST, _PREFIXES = _compile(_TABLES)
+_BY_FIRST, _PREFIXES = _compile(lx.TABLES)
 
 
 def _strip_accents(text: str) -> str:
@@ -183,7 +161,7 @@ def normalise(text: str) -> str:
 
 def _match(padded: str, tokens: Iterable[str]) -> dict[str, list[_Hit]]:
     """Find every term of every table in the padded text, keeping the longest of overlapping terms."""
-    found: dict[str, list[_Hit]] = {table: [] for table in _TABLES}
+    found: dict[str, list[_Hit]] = {table: [] for table in lx.TABLES}
     candidates = [t for token in tokens for t in _BY_FIRST.get(token, ())]
     candidates += {id(t): t for token in tokens for t in _PREFIXES.get(token[:_PREFIX_KEY], ())}.values()
     for term in candidates:
