@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, HTTPException, Path
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
+from ingest.answers import store_or_refuse, unavailable
 from ingest.api import (
     ACTIVITY_EXAMPLE,
     BATCH_EXAMPLE,
@@ -74,15 +75,6 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'item'}: {e['msg']}" for e in exc.errors())
 
 
-def unavailable(settings: Settings) -> HTTPException:
-    """Return the 503 that asks the sender to retry when the broker did not acknowledge."""
-    return HTTPException(
-        503,
-        "the broker did not acknowledge the message; retry later",
-        headers={"Retry-After": str(settings.retry_after_seconds)},
-    )
-
-
 def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics) -> APIRouter:
     """Build `POST /v1/messages`, `POST /v1/messages/batch` and `POST /v1/cases/{case_id}/activity`."""
     api = APIRouter(tags=["messages"])
@@ -111,15 +103,8 @@ def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics)
         item: Annotated[MessageIn, Body(openapi_examples=MESSAGE_EXAMPLES)],
     ) -> JSONResponse:
         check_text(item)
-        try:
-            (outcome,) = await gate().accept([item])
-        except Unavailable:
-            raise unavailable(settings) from None
+        (outcome,) = await store_or_refuse(gate(), [item], settings.retry_after_seconds, "message")
         event, status = outcome.event, outcome.status
-        if status == "retry":
-            raise HTTPException(
-                503, "this message is being stored by another request; retry", headers={"Retry-After": "1"}
-            )
         body = Accepted(message_id=event.data.message_id, conversation_id=event.partitionkey, status=status)
         return JSONResponse(body.model_dump(), status_code=202 if status == "accepted" else 200)
 
@@ -172,7 +157,7 @@ def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics)
         try:
             outcomes = await the_gate.accept([item for _, item in valid])
         except Unavailable:
-            raise unavailable(settings) from None
+            raise unavailable(settings.retry_after_seconds) from None
         for (index, _), outcome in zip(valid, outcomes, strict=True):
             results.append(
                 ItemResult(index=index, status=outcome.status, message_id=outcome.event.data.message_id)
@@ -237,7 +222,7 @@ def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics)
         try:
             await the_gate.publish([event])
         except Unavailable:
-            raise unavailable(settings) from None
+            raise unavailable(settings.retry_after_seconds) from None
         metrics.activities.labels(activity.type).inc()
         return ActivityAccepted(activity_id=activity_id, case_id=case_id)
 

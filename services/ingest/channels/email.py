@@ -17,9 +17,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from pydantic import BaseModel, ValidationError
 
+from ingest.answers import store_or_refuse
 from ingest.api import MessageIn
 from ingest.config import Settings
-from ingest.gate import Gate, Unavailable
+from ingest.gate import Gate
 from switchboard.contract import Author, Channel
 
 PATH = "/v1/webhooks/email"
@@ -395,18 +396,7 @@ def router(gate: Callable[[], Gate], settings: Settings) -> APIRouter:
             raise HTTPException(400, str(exc)) from None
         except IncompleteEmail as exc:
             raise HTTPException(422, str(exc)) from None
-        try:
-            (outcome,) = await the_gate.accept([item])
-        except Unavailable:
-            raise HTTPException(
-                503,
-                "the broker did not acknowledge the email; retry later",
-                headers={"Retry-After": str(settings.retry_after_seconds)},
-            ) from None
-        if outcome.status == "retry":
-            raise HTTPException(
-                503, "this email is being stored by another request; retry", {"Retry-After": "1"}
-            )
+        (outcome,) = await store_or_refuse(the_gate, [item], settings.retry_after_seconds, "email")
         return EmailAccepted(message_id=outcome.event.data.message_id, status=outcome.status)
 
     return api

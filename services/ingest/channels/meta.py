@@ -15,9 +15,10 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ingest.answers import store_or_refuse
 from ingest.api import MessageIn
 from ingest.config import Settings
-from ingest.gate import Gate, Unavailable
+from ingest.gate import Gate
 from switchboard.contract import Author, Channel
 
 PATH = "/v1/webhooks/meta"
@@ -393,19 +394,7 @@ def router(gate: Callable[[], Gate], settings: Settings) -> APIRouter:
             parsed = parse(payload, settings.max_text_chars)
         except PayloadError as exc:
             raise HTTPException(422, str(exc)) from None
-        try:
-            outcomes = await gate().accept(parsed.items) if parsed.items else []
-        except Unavailable:
-            raise HTTPException(
-                503,
-                "the broker did not acknowledge the messages; retry later",
-                headers={"Retry-After": str(settings.retry_after_seconds)},
-            ) from None
-        if any(o.status == "retry" for o in outcomes):
-            # Another delivery of the same message is being stored; what this one stored is safe to redo.
-            raise HTTPException(
-                503, "a message is being stored by another request; retry", {"Retry-After": "1"}
-            )
+        outcomes = await store_or_refuse(gate(), parsed.items, settings.retry_after_seconds, "messages")
         return MetaWebhookResult(
             accepted=sum(o.status == "accepted" for o in outcomes),
             duplicates=sum(o.status == "duplicate" for o in outcomes),

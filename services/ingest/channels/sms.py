@@ -14,9 +14,10 @@ from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from ingest.answers import store_or_refuse
 from ingest.api import MessageIn
 from ingest.config import Settings
-from ingest.gate import Gate, Unavailable
+from ingest.gate import Gate
 from switchboard.contract import Author, Channel
 
 PATH = "/v1/webhooks/sms"
@@ -232,18 +233,7 @@ def router(gate: Callable[[], Gate], settings: Settings) -> APIRouter:
             item = parse_sms(form, the_gate.clock(), settings.max_text_chars)
         except IncompleteSms as exc:
             raise HTTPException(422, str(exc)) from None
-        try:
-            (outcome,) = await the_gate.accept([item])
-        except Unavailable:
-            raise HTTPException(
-                503,
-                "the broker did not acknowledge the SMS; retry later",
-                headers={"Retry-After": str(settings.retry_after_seconds)},
-            ) from None
-        if outcome.status == "retry":
-            raise HTTPException(
-                503, "this SMS is being stored by another request; retry", {"Retry-After": "1"}
-            )
+        await store_or_refuse(the_gate, [item], settings.retry_after_seconds, "SMS")
         return Response(EMPTY_TWIML, media_type="text/xml")
 
     return api

@@ -1,0 +1,33 @@
+"""The HTTP answers every ingest route gives when messages could not be stored (yet)."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException
+
+from ingest.api import MessageIn
+from ingest.gate import Gate, Outcome, Unavailable
+
+
+def unavailable(retry_after_seconds: int, what: str = "message") -> HTTPException:
+    """Return the 503 that asks the sender to retry when the broker did not acknowledge."""
+    return HTTPException(
+        503,
+        f"the broker did not acknowledge the {what}; retry later",
+        headers={"Retry-After": str(retry_after_seconds)},
+    )
+
+
+async def store_or_refuse(
+    gate: Gate, items: list[MessageIn], retry_after_seconds: int, what: str
+) -> list[Outcome]:
+    """Store messages through the gate; raise a 503 unless every one is now stored (or was already)."""
+    try:
+        outcomes = await gate.accept(items) if items else []
+    except Unavailable:
+        raise unavailable(retry_after_seconds, what) from None
+    if any(o.status == "retry" for o in outcomes):
+        # Another delivery of the same message is being stored; its outcome is unknown, so ask for a retry.
+        raise HTTPException(
+            503, f"another request is storing the same {what}; retry", headers={"Retry-After": "1"}
+        )
+    return outcomes
