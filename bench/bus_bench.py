@@ -64,7 +64,14 @@ from switchboard.contract import (
 )
 from switchboard.dedupe import Deduper, MemoryDeduper, RedisDeduper
 from switchboard.metrics import BusMetrics
-from switchboard.stack import broker_binary, free_port, port_open, redis_server_binary, wait_until
+from switchboard.stack import (
+    broker_binary,
+    free_port,
+    port_open,
+    redis_server_binary,
+    running_broker,
+    wait_until,
+)
 from switchboard.topics import ensure_topics
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -579,33 +586,8 @@ def machine_info() -> dict[str, object]:
 @contextlib.contextmanager
 def tansu(workdir: Path) -> Iterator[str]:
     """Run a Tansu broker with memory storage on a free port; yield its bootstrap address."""
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    with (workdir / "broker.log").open("wb") as out:
-        process = subprocess.Popen(
-            [
-                broker_binary(),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until(lambda: port_open("127.0.0.1", port), 20, "broker")
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_broker(workdir) as bootstrap:
+        yield bootstrap
 
 
 @contextlib.contextmanager

@@ -55,7 +55,14 @@ from ingest.api import MessageIn
 from ingest.keys import new_key
 from switchboard.config import KafkaSettings
 from switchboard.contract import Channel, Topic
-from switchboard.stack import broker_binary, free_port, port_open, redis_server_binary, wait_until
+from switchboard.stack import (
+    broker_argv,
+    broker_binary,
+    free_port,
+    port_open,
+    redis_server_binary,
+    wait_until,
+)
 from switchboard.topics import ensure_topics
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -598,9 +605,7 @@ def delete_keys(redis: redis_py.Redis, prefix: str) -> int:
 def tansu(workdir: Path, cpus: set[int] | None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Run a Tansu broker with memory storage on a free port; yield its address and process."""
     port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    argv = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
-    popen, _ = spawn("broker", [*argv, "--storage-engine", "memory://tansu/"], clean_env(), workdir, cpus)
+    popen, _ = spawn("broker", broker_argv("127.0.0.1", port), clean_env(), workdir, cpus)
     try:
         wait_until(lambda: port_open("127.0.0.1", port), 20, "broker")
         yield f"127.0.0.1:{port}", popen

@@ -6,12 +6,18 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
-from switchboard.stack import broker_binary, free_port, port_open, redis_server_binary, wait_until
+from switchboard.stack import (
+    broker_binary,
+    free_port,
+    port_open,
+    redis_server_binary,
+    running_broker,
+    wait_until,
+)
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
@@ -40,33 +46,8 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Tansu broker (memory storage) of this test session, on a free port."""
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    log = Path(tmp_path_factory.mktemp("broker")) / "broker.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                broker_binary(),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until(lambda: port_open("127.0.0.1", port), 20, "broker")
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with running_broker(tmp_path_factory.mktemp("broker")) as bootstrap:
+        yield bootstrap
 
 
 @pytest.fixture

