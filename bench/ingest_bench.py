@@ -162,10 +162,12 @@ def bare_app() -> FastAPI:
 
 def serve_bare(port: int) -> int:
     """Run the bare app exactly as `switchboard serve` runs a service."""
-    from switchboard.service import configure_logging
+    from switchboard.service import configure_logging, settle_heap
 
     configure_logging("INFO")
-    uvicorn.run(bare_app(), host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
+    app = bare_app()
+    settle_heap()  # as `switchboard serve` does for ingest, so both servers run alike
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
     return 0
 
 

@@ -18,12 +18,13 @@ def serve(service: str) -> int:
     """Run one service in this process against the configured broker and Redis."""
     import uvicorn
 
-    from switchboard.service import configure_logging
+    from switchboard.service import configure_logging, settle_heap
 
     module = importlib.import_module(f"{service}.app")
     settings = importlib.import_module(f"{service}.config").Settings()
     configure_logging(settings.log_level)
     app = module.create_app(settings)
+    settle_heap()
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on")
     return 0
 

@@ -13,7 +13,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,7 +22,7 @@ import httpx
 from router import handoff
 from router.config import Settings
 from router.metrics import RouterMetrics
-from router.outbox import Delivery, Outbox
+from router.outbox import Delivery, Enqueued, Outbox
 from switchboard.contract import CaseRouted, Queue, dlq_topic, encode, event_type
 
 log = logging.getLogger(__name__)
@@ -104,13 +104,19 @@ class HandoffWorker:
 
     async def enqueue(self, event: CaseRouted) -> bool:
         """Queue a routed case for hand-off when its queue has an endpoint; True when newly queued."""
-        queue = event.data.queue
-        if queue not in self._wake:
-            return False
-        added = await self._outbox.enqueue(queue, event.id, event.partitionkey, encode(event), self._clock())
-        if added:
-            self._wake[queue].set()
-        return added
+        return await self.enqueue_many([event]) == 1
+
+    async def enqueue_many(self, events: Sequence[CaseRouted]) -> int:
+        """Queue the routed cases whose queue has an endpoint; return how many were newly queued."""
+        wanted = [e for e in events if e.data.queue in self._wake]
+        items = [Enqueued(e.data.queue, e.id, e.partitionkey, encode(e)) for e in wanted]
+        if not items:
+            return 0
+        added = await self._outbox.enqueue(items, self._clock())
+        for item, new in zip(items, added, strict=True):
+            if new:
+                self._wake[item.queue].set()
+        return sum(added)
 
     def start(self) -> None:
         """Start one lane per queue with an endpoint, and the pending-count gauge."""

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from router.routing import Decision
 from router.rules import RuleSet
-from router.store import CaseStore
+from router.store import Attachment, CaseStore
 from switchboard.contract import (
     CaseActivityRecorded,
     CaseRouted,
@@ -23,6 +23,7 @@ from switchboard.contract import (
     derive_id,
     event_type,
 )
+from switchboard.handling import BatchHandler
 
 SOURCE = "switchboard/router"
 REASSIGNED = "reassigned"
@@ -37,8 +38,8 @@ log = logging.getLogger(__name__)
 class Handoff(Protocol):
     """Queues routed cases for delivery to the contact centre, apart from routing."""
 
-    async def enqueue(self, event: CaseRouted) -> bool:
-        """Queue one routed case when its queue has an endpoint; True when newly queued."""
+    async def enqueue_many(self, events: Sequence[CaseRouted]) -> int:
+        """Queue the routed cases whose queue has an endpoint; return how many were newly queued."""
         ...
 
 
@@ -65,13 +66,11 @@ def follow_pin(decision: Decision, pinned: Queue | None) -> Decision:
     return Decision(pinned, REASSIGNED, None, decision.priority, (*decision.tags, REASSIGNED))
 
 
-async def route_message(event: MessageClassified, deps: Deps) -> list[CaseRouted]:
-    """Attach the message to its case and hand the case to its queue."""
+def draft_routing(event: MessageClassified, decision: Decision) -> RoutedCase:
+    """Describe the message's routing before its case is known."""
     message = event.data.message
     classification = event.data.classification
-    now = deps.clock()
-    decision = deps.rules().decide(event.data, now)
-    draft = RoutedCase(
+    return RoutedCase(
         case_id="",
         message_id=message.message_id,
         conversation_id=message.conversation_id,
@@ -88,33 +87,61 @@ async def route_message(event: MessageClassified, deps: Deps) -> list[CaseRouted
         message_created_at=message.created_at,
         classification=classification,
     )
-    last = draft.model_dump_json(exclude=CASE_FIELDS)
-    links = deps.identify(event.data)
-    attached = await deps.cases.attach(message, decision, deps.window_seconds, now, last, links)
-    decision = follow_pin(decision, attached.pinned_queue)
-    tags = [*decision.tags, LINKED] if attached.linked else list(decision.tags)
-    routed = draft.model_copy(
-        update={
-            "case_id": attached.case_id,
-            "is_new_case": attached.is_new,
-            "queue": decision.queue,
-            "skill_group": decision.skill_group,
-            "rule": decision.rule,
-            "tags": tags,
-        }
-    )
-    deps.on_routed(routed)
-    if attached.linked:
-        deps.on_linked(routed)
-    return [
-        CaseRouted(
-            id=derive_id(event.id, "routed"),
-            source=SOURCE,
-            subject=attached.case_id,
-            partitionkey=attached.case_id,
-            data=routed,
+
+
+async def route_messages(events: Sequence[MessageClassified], deps: Deps) -> list[list[CaseRouted]]:
+    """Attach each message to its case and hand the case to its queue; one store call for them all."""
+    now = deps.clock()
+    rules = deps.rules()
+    decisions = [rules.decide(event.data, now) for event in events]
+    drafts = [draft_routing(event, decision) for event, decision in zip(events, decisions, strict=True)]
+    attachments = [
+        Attachment(
+            event.data.message,
+            decision,
+            last=draft.model_dump_json(exclude=CASE_FIELDS),
+            links=deps.identify(event.data),
         )
+        for event, decision, draft in zip(events, decisions, drafts, strict=True)
     ]
+    attached = await deps.cases.attach_many(attachments, deps.window_seconds, now)
+    outputs: list[list[CaseRouted]] = []
+    for event, decision, draft, case in zip(events, decisions, drafts, attached, strict=True):
+        decision = follow_pin(decision, case.pinned_queue)
+        tags = [*decision.tags, LINKED] if case.linked else list(decision.tags)
+        # The draft was validated; what the case adds is typed already, so construct without validating.
+        routed = RoutedCase.model_construct(
+            **{
+                **draft.__dict__,
+                "case_id": case.case_id,
+                "is_new_case": case.is_new,
+                "queue": decision.queue,
+                "skill_group": decision.skill_group,
+                "rule": decision.rule,
+                "tags": tags,
+            }
+        )
+        deps.on_routed(routed)
+        if case.linked:
+            deps.on_linked(routed)
+        outputs.append(
+            [
+                CaseRouted(
+                    id=derive_id(event.id, "routed"),
+                    source=SOURCE,
+                    subject=case.case_id,
+                    partitionkey=case.case_id,
+                    data=routed,
+                )
+            ]
+        )
+    return outputs
+
+
+async def route_message(event: MessageClassified, deps: Deps) -> list[CaseRouted]:
+    """Attach one message to its case and hand the case to its queue."""
+    (routed,) = await route_messages([event], deps)
+    return routed
 
 
 def rerouted_case(last_routed: str, case_id: str, to_queue: Queue) -> RoutedCase:
@@ -173,22 +200,23 @@ async def apply_activity(event: CaseActivityRecorded, deps: Deps) -> list[CaseRo
 
 async def hand_off(events: list[CaseRouted], deps: Deps) -> list[CaseRouted]:
     """Queue each routing for the contact centre's endpoint; the delivery itself happens elsewhere."""
-    if deps.handoff is not None:
-        for event in events:
-            await deps.handoff.enqueue(event)
+    if deps.handoff is not None and events:
+        await deps.handoff.enqueue_many(events)
     return events
 
 
 def handler_table(deps: Deps):
     """Map topics and event types to this service's handlers."""
 
-    async def on_classified(event: MessageClassified) -> list[CaseRouted]:
-        return await hand_off(await route_message(event, deps), deps)
+    async def on_classified(events: Sequence[MessageClassified]) -> list[list[CaseRouted]]:
+        routed = await route_messages(events, deps)
+        await hand_off([r for outputs in routed for r in outputs], deps)
+        return routed
 
     async def on_activity(event: CaseActivityRecorded) -> list[CaseRouted]:
         return await hand_off(await apply_activity(event, deps), deps)
 
     return {
-        Topic.MESSAGES_CLASSIFIED.value: {event_type(MessageClassified): on_classified},
+        Topic.MESSAGES_CLASSIFIED.value: {event_type(MessageClassified): BatchHandler(on_classified)},
         Topic.CASES_ACTIVITY.value: {event_type(CaseActivityRecorded): on_activity},
     }

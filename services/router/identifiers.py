@@ -38,6 +38,8 @@ _WORD_ORDER = re.compile(
     re.I,
 )
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Z0-9._%+-]+@[A-Z0-9-]+(?:\.[A-Z0-9-]+)*\.[A-Z]{2,}\b", re.I)
+# What every identifier above holds at least one of.
+_CANDIDATE = re.compile(r"[\d@]")
 _PHONE = re.compile(r"(?<![\w+])(\+\d[\d .()-]{6,20}\d|0[1-9](?:[ .-]?\d{2}){4})(?!\w)")
 
 
@@ -101,6 +103,9 @@ def _orders(text: str) -> list[tuple[str, tuple[int, int]]]:
 
 
 def _blank(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    spans = list(spans)
+    if not spans:
+        return text
     chars = list(text)
     for start, end in spans:
         chars[start:end] = " " * (end - start)
@@ -109,6 +114,9 @@ def _blank(text: str, spans: Iterable[tuple[int, int]]) -> str:
 
 def extract(text: str) -> list[str]:
     """Return the order numbers, email addresses and phone numbers a text names, in that order, once each."""
+    if _CANDIDATE.search(text) is None:
+        # Every identifier holds a digit or an @; most messages hold neither, and skip the regexes.
+        return []
     orders = _orders(text)
     # What was read as an order number or an address is not read again as a phone number.
     rest = _blank(text, (span for _, span in orders))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from switchboard.contract import Queue, RoutedCase
+from switchboard.metrics import Children
 
 # An attempt is bounded by ROUTER_HANDOFF_TIMEOUT_SECONDS (10 s by default); the top buckets show it.
 HANDOFF_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -15,6 +16,7 @@ class RouterMetrics:
     """What ops watch about routing."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._children = Children()
         self.routed = Counter(
             "switchboard_router_cases_routed",
             "Messages handed to a queue, by queue, channel and category.",
@@ -88,9 +90,10 @@ class RouterMetrics:
 
     def observe(self, routed: RoutedCase) -> None:
         """Count one routing."""
-        self.routed.labels(routed.queue.value, routed.channel.value, routed.classification.category).inc()
+        child = (routed.queue.value, routed.channel.value, routed.classification.category)
+        self._children(self.routed, child).inc()
         if routed.is_new_case:
-            self.opened.labels(routed.queue.value, routed.priority).inc()
+            self._children(self.opened, (routed.queue.value, routed.priority)).inc()
 
     def observe_link(self, routed: RoutedCase) -> None:
         """Count one message linked to a case of another conversation."""

@@ -11,7 +11,7 @@ claim. A delivered id is remembered for a while, so enqueueing the same event ag
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -73,6 +73,16 @@ return 1
 
 
 @dataclass(frozen=True)
+class Enqueued:
+    """A delivery to queue: the event's id, its queue, its Kafka key and its body."""
+
+    queue: Queue
+    event_id: str
+    key: str
+    body: bytes
+
+
+@dataclass(frozen=True)
 class Delivery:
     """One claimed delivery: the event, its Kafka key, the attempt about to be made and the claim token.
 
@@ -91,8 +101,8 @@ class Delivery:
 class Outbox(Protocol):
     """Where deliveries wait."""
 
-    async def enqueue(self, queue: Queue, event_id: str, key: str, body: bytes, now: float) -> bool:
-        """Add a delivery due now; False when it is already waiting or was delivered recently."""
+    async def enqueue(self, items: Sequence[Enqueued], now: float) -> list[bool]:
+        """Add deliveries due now; False for each already waiting or delivered recently."""
         ...
 
     async def claim(
@@ -138,10 +148,18 @@ class RedisOutbox:
     def _done(self, event_id: str) -> str:
         return f"{self._prefix}done:{event_id}"
 
-    async def enqueue(self, queue: Queue, event_id: str, key: str, body: bytes, now: float) -> bool:
-        """Add a delivery due now; False when it is already waiting or was delivered recently."""
-        keys = [self._item(event_id), self._done(event_id), self._due(queue)]
-        return bool(await self._enqueue(keys=keys, args=[event_id, queue.value, key, body, now]))
+    async def enqueue(self, items: Sequence[Enqueued], now: float) -> list[bool]:
+        """Add deliveries due now; False for each already waiting or delivered recently.
+
+        One round trip for them all: the router queues a whole poll's routings at once.
+        """
+        pipe = self._redis.pipeline(transaction=False)
+        for item in items:
+            keys = [self._item(item.event_id), self._done(item.event_id), self._due(item.queue)]
+            args = [item.event_id, item.queue.value, item.key, item.body, now]
+            # On a pipeline the call only queues the EVALSHA (and loads the script if Redis lacks it).
+            await self._enqueue(keys=keys, args=args, client=pipe)
+        return [bool(added) for added in await pipe.execute()]
 
     async def claim(
         self, queue: Queue, now: float, limit: int, lease_seconds: float, token: str

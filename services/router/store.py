@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,17 @@ class Attached:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A message to attach, the decision about it, its routing (kept for a later reassignment to publish
+    again) and the identifiers that may link it to another conversation's case."""
+
+    message: Message
+    decision: Decision
+    last: str = ""
+    links: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
 class Reassigned:
     """What a reassignment did: `moved` now, `repeated` (this activity had moved it) or `unchanged`."""
 
@@ -45,19 +57,12 @@ class Reassigned:
 class CaseStore(Protocol):
     """Where cases live."""
 
-    async def attach(
-        self,
-        message: Message,
-        decision: Decision,
-        window_seconds: int,
-        now: datetime,
-        last: str = "",
-        links: Sequence[str] = (),
-    ) -> Attached:
-        """Attach a message to its conversation's open case, opening one when there is none.
+    async def attach_many(
+        self, attachments: Sequence[Attachment], window_seconds: int, now: datetime
+    ) -> list[Attached]:
+        """Attach each message, in order, to its conversation's open case, opening one when there is none.
 
-        Without one, an open case that one of the `links` (identifiers) names is joined. `last` is kept
-        as the case's last routing, for a later reassignment to publish again.
+        Without one, an open case that one of the message's `links` (identifiers) names is joined.
         """
         ...
 
@@ -84,40 +89,63 @@ class CaseStore(Protocol):
         ...
 
 
-# Choosing the case is one atomic step: two routers handling one conversation, or one customer on two
-# channels, must agree on one case. KEYS[1] is the conversation's pointer, the other keys the pointers of
-# the message's identifiers (order numbers, addresses, phones): a message of a new conversation joins the
-# open case one of them points to. The case id derives from the opening message, so redelivering that
-# message finds it is still the opener. Every pointer then names the case for another window. A message
-# on a resolved case opens it again. The result adds the queue a person moved the case to (later
-# messages follow it), whether an identifier linked it, and whether it was reopened.
+# Attaching a poll's messages is one script call, one Redis round trip for the whole poll, and each
+# message's attachment is atomic: two routers handling one conversation, or one customer on two channels,
+# must agree on one case. Messages are attached in order, so a conversation's second message in the same
+# poll joins the case its first message opened.
+# ARGV[4] is a JSON array with, per message: the conversation's pointer, the pointers of its identifiers
+# (order numbers, addresses, phones), the candidate case id, then the fields below. One JSON argument costs
+# the client far less than a dozen arguments per message. The script reaches keys it computes (the case
+# a pointer names), so the router's Redis must be a single node or a replicated primary, not a cluster.
+# A message of a new conversation joins the open case one of its identifiers points to. The case id
+# derives from the opening message, so redelivering that message finds it is still the opener. Every
+# pointer then names the case for another window. A message on a resolved case opens it again. Each result
+# adds the queue a person moved the case to (later messages follow it), whether an identifier linked it,
+# and whether it was reopened.
 _ATTACH = """
-local case = redis.call('GET', KEYS[1])
-local linked = 0
-if not case then
-  for i = 2, #KEYS do
-    local other = redis.call('GET', KEYS[i])
-    if other and redis.call('HGET', ARGV[3] .. other, 'status') ~= 'resolved' then
-      case = other
-      linked = 1
-      break
+local window, cp, qp, stamp, score = ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[6]
+local out = {}
+for _, m in ipairs(cjson.decode(ARGV[4])) do
+  local conv, links, candidate, message_id, channel = m[1], m[2], m[3], m[4], m[5]
+  local queue, skill, priority, conversation, last = m[6], m[7], m[8], m[9], m[10]
+  local case = redis.call('GET', conv)
+  local linked = 0
+  if not case then
+    for _, link in ipairs(links) do
+      local other = redis.call('GET', link)
+      if other and redis.call('HGET', cp .. other, 'status') ~= 'resolved' then
+        case = other
+        linked = 1
+        break
+      end
     end
   end
+  local created = 0
+  if not case or case == candidate then
+    case = candidate
+    created = 1
+  end
+  redis.call('SET', conv, case, 'EX', window)
+  for _, link in ipairs(links) do redis.call('SET', link, case, 'EX', window) end
+  local key = cp .. case
+  local reopened = 0
+  if created == 0 and redis.call('HGET', key, 'status') == 'resolved' then
+    redis.call('HSET', key, 'status', 'open', 'reopened_at', stamp)
+    redis.call('ZADD', qp .. redis.call('HGET', key, 'queue'), score, case)
+    reopened = 1
+  end
+  if created == 1 and redis.call('EXISTS', key) == 0 then
+    redis.call('HSET', key, 'case_id', case, 'conversation_id', conversation, 'queue', queue,
+      'skill_group', skill, 'priority', priority, 'status', 'open', 'opened_at', stamp)
+    redis.call('ZADD', qp .. queue, 'NX', score, case)
+  end
+  redis.call('HSET', key, 'updated_at', stamp, 'last_message_id', message_id)
+  if last ~= '' then redis.call('HSET', key, 'last_routed', last) end
+  redis.call('SADD', key .. ':channels', channel)
+  redis.call('RPUSH', key .. ':messages', message_id)
+  out[#out + 1] = {case, created, redis.call('HGET', key, 'pinned_queue') or '', linked, reopened}
 end
-local created = 0
-if not case or case == ARGV[1] then
-  case = ARGV[1]
-  created = 1
-end
-for i = 1, #KEYS do redis.call('SET', KEYS[i], case, 'EX', ARGV[2]) end
-local key = ARGV[3] .. case
-local reopened = 0
-if created == 0 and redis.call('HGET', key, 'status') == 'resolved' then
-  redis.call('HSET', key, 'status', 'open', 'reopened_at', ARGV[4])
-  redis.call('ZADD', ARGV[5] .. redis.call('HGET', key, 'queue'), ARGV[6], case)
-  reopened = 1
-end
-return {case, created, redis.call('HGET', key, 'pinned_queue') or '', linked, reopened}
+return out
 """
 
 # A move is one step: the queue field and the queue sets change together, and the activity that moved
@@ -160,6 +188,50 @@ class RedisCaseStore:
         # Hashed, so the index keys do not spell out customers' addresses and phone numbers.
         return f"{self._prefix}link:{hashlib.sha256(identifier.encode()).hexdigest()[:32]}"
 
+    async def attach_many(
+        self, attachments: Sequence[Attachment], window_seconds: int, now: datetime
+    ) -> list[Attached]:
+        """Attach each message, in order, to its conversation's open case, opening one when there is none.
+
+        Without one, an open case that one of the message's `links` (identifiers) names is joined.
+        """
+        if not attachments:
+            return []
+        batch = [
+            [
+                f"{self._prefix}conversation:{item.message.conversation_id}",
+                [self._link_key(link) for link in item.links],
+                derive_id(item.message.message_id, "case"),
+                item.message.message_id,
+                item.message.channel.value,
+                item.decision.queue.value,
+                item.decision.skill_group or "",
+                item.decision.priority or "",
+                item.message.conversation_id,
+                item.last,
+            ]
+            for item in attachments
+        ]
+        args = [
+            window_seconds,
+            f"{self._prefix}case:",
+            f"{self._prefix}queue:",
+            json.dumps(batch, ensure_ascii=False),
+            now.isoformat(),
+            now.timestamp(),
+        ]
+        results = await self._attach(args=args)
+        return [
+            Attached(
+                case_id.decode(),
+                bool(created),
+                Queue(pinned.decode()) if pinned else None,
+                bool(linked),
+                bool(reopened),
+            )
+            for case_id, created, pinned, linked, reopened in results
+        ]
+
     async def attach(
         self,
         message: Message,
@@ -169,52 +241,11 @@ class RedisCaseStore:
         last: str = "",
         links: Sequence[str] = (),
     ) -> Attached:
-        """Attach a message to its conversation's open case, opening one when there is none.
-
-        Without one, an open case that one of the `links` (identifiers) names is joined. `last` is kept
-        as the case's last routing, for a later reassignment to publish again.
-        """
-        candidate = derive_id(message.message_id, "case")
-        keys = [f"{self._prefix}conversation:{message.conversation_id}", *map(self._link_key, links)]
-        case_id, created, pinned, linked, reopened = await self._attach(
-            keys=keys,
-            args=[
-                candidate,
-                window_seconds,
-                f"{self._prefix}case:",
-                now.isoformat(),
-                f"{self._prefix}queue:",
-                now.timestamp(),
-            ],
+        """Attach one message (see `attach_many`)."""
+        (attached,) = await self.attach_many(
+            [Attachment(message, decision, last, links)], window_seconds, now
         )
-        case_id = case_id.decode() if isinstance(case_id, bytes) else case_id
-        key = self._case_key(case_id)
-        pipe = self._redis.pipeline(transaction=True)
-        stamp = now.isoformat()
-        if created:
-            pipe.hset(
-                key,
-                mapping={
-                    "case_id": case_id,
-                    "conversation_id": message.conversation_id,
-                    "queue": decision.queue.value,
-                    "skill_group": decision.skill_group or "",
-                    "priority": decision.priority or "",
-                    "status": "open",
-                    "opened_at": stamp,
-                },
-            )
-            pipe.zadd(self._queue_key(decision.queue.value), {case_id: now.timestamp()}, nx=True)
-        latest = {"updated_at": stamp, "last_message_id": message.message_id}
-        if last:
-            latest["last_routed"] = last
-        pipe.hset(key, mapping=latest)
-        pipe.sadd(f"{key}:channels", message.channel.value)
-        pipe.rpush(f"{key}:messages", message.message_id)
-        await pipe.execute()
-        return Attached(
-            case_id, bool(created), Queue(pinned.decode()) if pinned else None, bool(linked), bool(reopened)
-        )
+        return attached
 
     async def reassign(
         self, case_id: str, to_queue: Queue, activity_id: str, at: datetime

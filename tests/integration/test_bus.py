@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from switchboard.bus import ConsumerLoop, dead_letter_reason, make_producer
+from switchboard.bus import ConsumerLoop, KafkaPublisher, dead_letter_reason, make_producer
 from switchboard.config import KafkaSettings
 from switchboard.contract import (
     Author,
@@ -24,6 +24,7 @@ from switchboard.contract import (
     encode,
 )
 from switchboard.dedupe import RedisDeduper
+from switchboard.handling import BatchHandler
 from switchboard.metrics import BusMetrics
 from switchboard.testing import TopicReader, eventually
 from switchboard.topics import ensure_topics
@@ -274,3 +275,82 @@ async def test_a_redis_outage_retries_the_batch_instead_of_dead_lettering_it(har
         await eventually(lambda: loop.healthy, timeout=10)
     finally:
         await loop.stop()
+
+
+def batch_echo_to(topic: str):
+    """A batch handler that republishes each message to `topic`; one poison text fails the whole call."""
+    single, _ = echo_to(topic)
+    calls: list[list[str]] = []
+
+    async def handle(events: list[MessageReceived]) -> list[list[CloudEvent]]:
+        calls.append([e.id for e in events])
+        if any(e.data.text == "explode" for e in events):
+            raise ValueError("this record always fails")
+        return [await single(e) for e in events]
+
+    return BatchHandler(handle), calls
+
+
+async def test_a_batch_handler_gets_a_poll_in_one_call_and_its_outputs_keep_their_keys_and_order(
+    harness, producer
+):
+    for n in range(60):
+        await producer.send(
+            harness.source, encode(received(n, f"conv-{n % 3}")), key=f"conv-{n % 3}".encode()
+        )
+    await producer.flush()
+    handler, calls = batch_echo_to(harness.sink)
+    harness.handler = handler
+    loop = await harness.loop(producer)
+    try:
+        async with TopicReader(producer.client._bootstrap_servers, harness.sink) as reader:
+            out = await reader.wait_for(lambda r: True, count=60)
+        assert sum(len(c) for c in calls) == 60
+        assert len(calls) < 60, "the bus called the batch handler once per event"
+        by_key: dict[bytes, list[int]] = {}
+        for record in out:
+            by_key.setdefault(record.key, []).append(int(decode(record.value).data.external_id))
+        for k in range(3):
+            assert by_key[f"conv-{k}".encode()] == [n for n in range(60) if n % 3 == k]
+    finally:
+        await loop.stop()
+
+
+async def test_a_failing_batch_is_retried_one_event_at_a_time_and_only_the_poison_event_is_dead_lettered(
+    harness, producer
+):
+    for n in range(10):
+        event = received(n)
+        if n == 4:
+            event.data.text = "explode"
+        await producer.send(harness.source, encode(event), key=b"conv")
+    await producer.flush()
+    handler, calls = batch_echo_to(harness.sink)
+    harness.handler = handler
+    loop = await harness.loop(producer)
+    try:
+        async with TopicReader(producer.client._bootstrap_servers, harness.sink) as reader:
+            out = await reader.wait_for(lambda r: True, count=9)
+        assert sorted(decode(r.value).id for r in out) == sorted(f"ev-{n}/out" for n in range(10) if n != 4)
+        async with TopicReader(producer.client._bootstrap_servers, dlq_topic(harness.source)) as reader:
+            (dead,) = await reader.wait_for(lambda r: True)
+        assert decode(dead.value).id == "ev-4"
+        assert "this record always fails" in dead_letter_reason(dead.headers)["error"]
+        # The poison event was tried as many times as a plain handler would be, alone.
+        assert calls.count(["ev-4"]) == harness.kafka.handler_attempts
+    finally:
+        await loop.stop()
+
+
+async def test_published_batches_land_on_the_partition_send_would_choose_for_the_key(harness, producer):
+    events = [received(n, f"key-{n}") for n in range(40)]
+    for event in events:
+        event.__class__ = type("EchoTo", (Echo,), {"sink": harness.source})
+    await KafkaPublisher(producer).publish(events)
+    async with TopicReader(producer.client._bootstrap_servers, harness.source) as reader:
+        out = await reader.wait_for(lambda r: True, count=40)
+    partitions = sorted(await producer.partitions_for(harness.source))
+    for record in out:
+        expected = await producer.send(harness.source, b"probe", key=record.key)
+        assert (await expected).partition == record.partition
+    assert {r.partition for r in out} == set(partitions)

@@ -23,7 +23,7 @@ from router.app import create_app
 from router.config import Settings
 from router.delivery import HandoffConfig, HandoffWorker
 from router.metrics import RouterMetrics
-from router.outbox import RedisOutbox
+from router.outbox import Enqueued, RedisOutbox
 from switchboard.bus import KafkaPublisher, dead_letter_reason, make_producer
 from switchboard.config import KafkaSettings, RedisSettings
 from switchboard.contract import (
@@ -312,7 +312,7 @@ async def test_two_workers_share_the_deliveries_and_never_send_one_twice(endpoin
     (_, first), (_, second) = lanes.start({CS: url}, concurrency=4), lanes.start({CS: url}, concurrency=4)
     events = [routed() for _ in range(40)]
     for event in events:
-        await lanes.outbox.enqueue(CS, event.id, event.partitionkey, encode(event), time.time())
+        await lanes.outbox.enqueue([Enqueued(CS, event.id, event.partitionkey, encode(event))], time.time())
     await lanes.idle()
     ids = [r.headers["x-switchboard-event-id"] for r in endpoint.on("cs")]
     assert sorted(ids) == sorted(e.id for e in events)
@@ -323,7 +323,7 @@ async def test_two_workers_share_the_deliveries_and_never_send_one_twice(endpoin
 
 async def test_a_delivery_left_by_a_crashed_worker_is_sent_after_its_lease(endpoint: Endpoint, lanes: Lanes):
     event = routed()
-    await lanes.outbox.enqueue(CS, event.id, event.partitionkey, encode(event), time.time())
+    await lanes.outbox.enqueue([Enqueued(CS, event.id, event.partitionkey, encode(event))], time.time())
     (lost,) = await lanes.outbox.claim(CS, time.time(), 10, 0.5, "crashed-worker")
     lanes.start({CS: endpoint.script("cs")})
     await eventually(lambda: endpoint.on("cs"), timeout=5)

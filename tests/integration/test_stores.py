@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from ingest.store import DONE, PENDING, RedisSeenStore
 from router.routing import Decision
-from router.store import RedisCaseStore
+from router.store import Attachment, RedisCaseStore
 from sla.store import Firing, RedisTimerStore
 from switchboard.contract import Author, Message, Queue, SlaTimer
 from switchboard.dedupe import RedisDeduper
@@ -62,6 +62,29 @@ async def test_concurrent_messages_of_a_new_conversation_open_exactly_one_case(r
     results = await asyncio.gather(*(store.attach(message(f"m{i}"), SUPPORT, 3600, NOW) for i in range(20)))
     assert len({r.case_id for r in results}) == 1
     assert sum(r.is_new for r in results) == 1
+
+
+async def test_a_poll_attached_in_one_call_matches_attaching_its_messages_one_by_one(
+    redis: Redis, key_prefix: str
+):
+    poll = [
+        Attachment(message("m1", conversation="a"), SUPPORT, '{"n": 1}', ["order:A1"]),
+        Attachment(message("m2", conversation="a"), SUPPORT, '{"n": 2}'),
+        Attachment(message("m3", conversation="b"), SUPPORT, "", ["order:A1"]),
+        Attachment(message("m4", conversation="c", channel="email"), SUPPORT),
+    ]
+    batched = await RedisCaseStore(redis, f"{key_prefix}batch:").attach_many(poll, 3600, NOW)
+    one_store = RedisCaseStore(redis, f"{key_prefix}one:")
+    singles = [(await one_store.attach_many([item], 3600, NOW))[0] for item in poll]
+    assert batched == singles
+    first, second, linked, other = batched
+    # The second message of a conversation joins the case its first opened in the same call, and a
+    # message of another conversation naming the same order is linked to it.
+    assert first.is_new and not second.is_new and linked.linked and other.is_new
+    assert first.case_id == second.case_id == linked.case_id != other.case_id
+    case = await RedisCaseStore(redis, f"{key_prefix}batch:").get(first.case_id)
+    assert case["message_ids"] == ["m1", "m2", "m3"]
+    assert case["channels"] == ["x"]
 
 
 async def test_a_resolved_case_leaves_its_queue_and_a_reopened_one_returns(redis: Redis, key_prefix: str):
