@@ -318,3 +318,51 @@ def test_grafana_loads_dashboards_from_where_compose_mounts_them():
     for provider in providers:
         path = provider["options"]["path"]
         assert grafana.get(path) == "./deploy/grafana/dashboards", f"nothing is mounted at {path}"
+
+
+def interpolated() -> dict[str, str | None]:
+    """Map each variable compose.yaml substitutes (`${NAME}`, `${NAME:-default}`) to its default."""
+    text = (ROOT / "compose.yaml").read_text()
+    found: dict[str, str | None] = {}
+    for name, default in re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}", text):
+        found[name] = default or found.get(name)
+    return found
+
+
+def passed_through() -> set[str]:
+    """Return the variables compose passes from the environment to a container: entries with no value."""
+    names = set()
+    for spec in services().values():
+        env = spec.get("environment") or {}
+        if isinstance(env, list):
+            names |= {item for item in env if "=" not in item}
+        else:
+            names |= {key for key, value in env.items() if value is None}
+    return names
+
+
+def env_example() -> dict[str, tuple[str, bool]]:
+    """Map each variable .env.example names to its example value and whether it is commented out."""
+    text = (ROOT / ".env.example").read_text()
+    return {
+        name: (value, bool(comment))
+        for comment, name, value in re.findall(r"^(#\s*)?([A-Z][A-Z0-9_]*)=(.*)$", text, re.MULTILINE)
+    }
+
+
+def test_env_example_lists_exactly_what_compose_reads_from_the_environment():
+    read = set(interpolated()) | passed_through()
+    assert read, "compose.yaml reads nothing from the environment"
+    assert set(env_example()) == read, f"differs by {sorted(set(env_example()) ^ read)}"
+
+
+def test_env_example_shows_compose_defaults_and_leaves_secrets_commented_out():
+    example = env_example()
+    for name, default in interpolated().items():
+        assert default is not None, f"${{{name}}} has no default: compose would need a .env to start"
+        assert example[name] == (default, False), (
+            f"{name}: .env.example says {example[name]}, compose {default}"
+        )
+    for name in passed_through():
+        # Copied as is, an uncommented `NAME=` would set the variable empty, which ingest takes as a secret.
+        assert example[name][1], f"{name} is not commented out in .env.example"
