@@ -1,0 +1,257 @@
+"""Measure the classifier on real messages it was never trained on, against the lexicon baseline.
+
+Three yardsticks, all zero-shot (the shipped model is trained only on the project's own corpus):
+- marketing vs support on real English tweets to brands (`bench/labels/en_tweets.jsonl`, 750 labelled by
+  reading each one) and real French messages (`bench/labels/fr_messages.jsonl`, 680: tweets to a telecom
+  operator and live-chat turns of a perfume shop); macro-F1 over the two categories;
+- complaint detection on the whole Preotiuc-Pietro et al. (ACL 2019) corpus (3,449 tweets, macro-F1; the
+  paper's best is 79 with in-domain 10-fold cross-validation, transformers later about 87), and on its
+  1,974 brand-addressed tweets;
+- complaint detection on our labelled English and French sets.
+
+The labelled sets are split by a hash of the row into a development third (where errors may be read to
+improve the corpus) and a test two thirds (reported, never read one by one); both are printed.
+
+    .venv/bin/python bench/classifier_eval.py                         # the shipped model vs the lexicon
+    .venv/bin/python bench/classifier_eval.py --model DIR             # an artefact from `switchboard train`
+    .venv/bin/python bench/classifier_eval.py --train services/classifier/corpus other.jsonl
+    .venv/bin/python bench/classifier_eval.py --errors dev            # print the dev set's errors
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import realdata
+from sklearn.metrics import confusion_matrix, f1_score
+
+from classifier import model as lexicon_model
+from classifier.choice import LEARNED, LEXICON, load_classifier
+from classifier.examples import CORPUS, Inbound, read_examples
+from classifier.learning import train
+from switchboard.contract import Classification, default_visibility
+
+RESULTS = Path(__file__).resolve().parent / "results"
+# The channel each source's messages arrived on, as ingest would have normalised them.
+CHANNEL = {"fr-perfume-ecommerce-chat-intents": "chat"}
+TARGETS = {"en_category": 0.88, "fr_category": 0.82, "preotiuc_complaint": 0.79}
+
+Predict = Callable[[Sequence[Inbound]], list[Classification]]
+
+
+def predictor(spec: str, train_paths: list[str] | None) -> tuple[Predict, str]:
+    """Return a batch predictor and its model version, for `learned`, `lexicon`, a directory or a training."""
+    if train_paths:
+        started = time.perf_counter()
+        trained = train(read_examples(train_paths), holdout=0)
+        print(f"trained {trained.version} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        return trained.classify_many, trained.version
+    if spec == LEXICON:
+        return (
+            lambda items: [
+                lexicon_model.classify(i.text, channel=i.channel, visibility=i.visibility) for i in items
+            ],
+            lexicon_model.MODEL_VERSION,
+        )
+    classify, version = load_classifier(spec)
+    many = getattr(getattr(classify, "__self__", None), "classify_many", None)
+    if many is None:
+        return lambda items: [
+            classify(i.text, channel=i.channel, visibility=i.visibility) for i in items
+        ], version
+    return many, version
+
+
+def inbound(dataset: str, text: str) -> Inbound:
+    """Shape a real message as ingest would hand it to the classifier."""
+    channel = CHANNEL.get(dataset, "x")
+    return Inbound(text, channel, default_visibility(channel))
+
+
+def macro_f1(gold: Sequence, predicted: Sequence) -> float:
+    """Return the macro-averaged F1 over the labels present in gold or predictions."""
+    return float(f1_score(gold, predicted, average="macro", zero_division=0))
+
+
+def score_labelled(items: list[realdata.Labelled], predicted: list[Classification]) -> dict:
+    """Score category and complaint decisions on a labelled set, overall and per source."""
+    gold_cat = [i.category for i in items]
+    pred_cat = [p.category for p in predicted]
+    gold_c = [i.is_complaint for i in items]
+    pred_c = [p.is_complaint for p in predicted]
+    per_source = {}
+    for dataset in dict.fromkeys(i.dataset for i in items):
+        idx = [k for k, i in enumerate(items) if i.dataset == dataset]
+        per_source[dataset] = {
+            "n": len(idx),
+            "category_accuracy": sum(gold_cat[k] == pred_cat[k] for k in idx) / len(idx),
+            "support_share_gold": sum(gold_cat[k] == "support" for k in idx) / len(idx),
+            "support_share_predicted": sum(pred_cat[k] == "support" for k in idx) / len(idx),
+        }
+    labels = ["support", "marketing"]
+    return {
+        "n": len(items),
+        "category_macro_f1": macro_f1(gold_cat, pred_cat),
+        "category_confusion": {
+            "labels": labels,
+            "matrix": confusion_matrix(gold_cat, pred_cat, labels=labels).tolist(),
+        },
+        "complaint_macro_f1": macro_f1(gold_c, pred_c),
+        "per_source": per_source,
+    }
+
+
+def evaluate(predict: Predict) -> dict:
+    """Run every yardstick with one predictor."""
+    report: dict = {}
+    for name, file in (("en", "en_tweets.jsonl"), ("fr", "fr_messages.jsonl")):
+        items = realdata.load(realdata.LABELS / file)
+        predicted = predict([inbound(i.dataset, i.text) for i in items])
+        report[name] = {
+            part: score_labelled(
+                [i for i in items if keep(i)], [p for i, p in zip(items, predicted, strict=True) if keep(i)]
+            )
+            for part, keep in (
+                ("all", lambda _i: True),
+                ("dev", realdata.is_dev),
+                ("test", lambda i: not realdata.is_dev(i)),
+                ("sure", lambda i: not i.unsure),
+            )
+        }
+        report[name]["_errors"] = [
+            {
+                "dataset": i.dataset,
+                "id": i.id,
+                "gold": i.category,
+                "predicted": p.category,
+                "dev": realdata.is_dev(i),
+            }
+            for i, p in zip(items, predicted, strict=True)
+            if i.category != p.category
+        ]
+        report[name]["_items"] = (items, predicted)
+    rows = realdata.preotiuc()
+    predicted = predict([inbound("complaints-preotiuc2019", text) for text, _, _ in rows])
+    brand = [k for k, (_, _, domain) in enumerate(rows) if not domain.startswith("random")]
+    gold = [c for _, c, _ in rows]
+    pred = [p.is_complaint for p in predicted]
+    report["preotiuc"] = {
+        "n": len(rows),
+        "complaint_macro_f1": macro_f1(gold, pred),
+        "brand_n": len(brand),
+        "brand_complaint_macro_f1": macro_f1([gold[k] for k in brand], [pred[k] for k in brand]),
+        "support_share_of_random_tweets": sum(
+            predicted[k].category == "support" for k, (_, _, d) in enumerate(rows) if d.startswith("random")
+        )
+        / max(1, sum(d.startswith("random") for _, _, d in rows)),
+    }
+    return report
+
+
+def render(reports: dict[str, dict], versions: dict[str, str]) -> str:
+    """Return the comparison as a markdown table, one column per model."""
+    names = list(reports)
+    lines = [
+        "| yardstick | " + " | ".join(f"{n} ({versions[n]})" for n in names) + " | target |",
+        "|---|" + "---|" * (len(names) + 1),
+    ]
+
+    def row(label: str, get: Callable[[dict], float], target: float | None = None) -> None:
+        cells = [f"{get(reports[n]):.3f}" for n in names]
+        lines.append(
+            f"| {label} | " + " | ".join(cells) + f" | {'' if target is None else f'{target:.2f}'} |"
+        )
+
+    for lang in ("en", "fr"):
+        for part in ("all", "test", "dev", "sure"):
+            n = reports[names[0]][lang][part]["n"]
+            target = TARGETS[f"{lang}_category"] if part == "all" else None
+            row(
+                f"{lang} marketing/support macro-F1, {part} (n={n})",
+                lambda r, lang=lang, part=part: r[lang][part]["category_macro_f1"],
+                target,
+            )
+        row(f"{lang} complaint macro-F1, all", lambda r, lang=lang: r[lang]["all"]["complaint_macro_f1"])
+    row(
+        "Preotiuc complaint macro-F1, all 3,449",
+        lambda r: r["preotiuc"]["complaint_macro_f1"],
+        TARGETS["preotiuc_complaint"],
+    )
+    row("Preotiuc complaint macro-F1, 1,974 to brands", lambda r: r["preotiuc"]["brand_complaint_macro_f1"])
+    row(
+        "Preotiuc random tweets called support (lower is better)",
+        lambda r: r["preotiuc"]["support_share_of_random_tweets"],
+    )
+    lines.append("")
+    for n in names:
+        for lang in ("en", "fr"):
+            lines.append(f"{n} {lang} per source (accuracy, gold support share, predicted support share):")
+            for dataset, s in reports[n][lang]["all"]["per_source"].items():
+                lines.append(
+                    f"  {dataset:<36} n={s['n']:<4} acc {s['category_accuracy']:.3f}  gold support "
+                    f"{s['support_share_gold']:.2f}  predicted {s['support_share_predicted']:.2f}"
+                )
+    return "\n".join(lines)
+
+
+def print_errors(report: dict, part: str) -> None:
+    """Print the misclassified messages of the development (or every) split."""
+    for lang in ("en", "fr"):
+        items, predicted = report[lang]["_items"]
+        for item, p in zip(items, predicted, strict=True):
+            if item.category == p.category or (part == "dev" and not realdata.is_dev(item)):
+                continue
+            flag = " (unsure)" if item.unsure else ""
+            where = (
+                f"{lang} {item.dataset[:12]} gold {item.category}{flag} -> {p.category} {p.confidence:.2f}"
+            )
+            print(f"[{where}] {item.text[:200]!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Evaluate the chosen model and the lexicon baseline; print and write the report."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=LEARNED, help="learned (default), lexicon, or a model directory")
+    parser.add_argument("--train", nargs="*", help="train on these corpus files or directories instead")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the lexicon baseline")
+    parser.add_argument("--errors", choices=("dev", "all"), help="print the model's category errors")
+    args = parser.parse_args(argv)
+    predict, version = predictor(args.model, args.train)
+    models = {"model": (predict, version)}
+    if not args.no_baseline:
+        models["lexicon"] = predictor(LEXICON, None)
+    reports, versions = {}, {}
+    for name, (fn, ver) in models.items():
+        started = time.perf_counter()
+        reports[name], versions[name] = evaluate(fn), ver
+        print(f"evaluated {name} ({ver}) in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    table = render(reports, versions)
+    print(table)
+    if args.errors:
+        print_errors(reports["model"], args.errors)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS / f"classifier-{stamp}.json"
+    clean = {n: {k: v for k, v in r.items()} for n, r in reports.items()}
+    for r in clean.values():
+        for lang in ("en", "fr"):
+            r[lang] = {k: v for k, v in r[lang].items() if k != "_items"}
+    path.write_text(
+        json.dumps(
+            {"command": " ".join(sys.argv), "versions": versions, "corpus": str(CORPUS), "reports": clean},
+            indent=2,
+            default=str,
+        )
+    )
+    print(f"wrote {path.relative_to(RESULTS.parent.parent)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

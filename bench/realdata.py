@@ -1,0 +1,147 @@
+"""Read the real public messages the classifier is measured on from `../shared/datasets`, never the repo.
+
+The repository keeps only our labels (`bench/labels/*.jsonl`): dataset, file, row id, the labels a person
+gave after reading the text, and the first 12 hex digits of the text's SHA-256, so a changed copy of the
+data is noticed instead of silently mis-scored. The texts stay where their licences put them.
+
+Row ids, per source (see `bench/labels/README.md` for how the rows were sampled):
+- twitter-us-airline-sentiment: the `_unit_id` column (its `tweet_id` column was mangled into scientific
+  notation by a spreadsheet and is not unique).
+- twcs-labelled-kecht2021: `tweet_id`; twacs-airlines-intents: `first_tweet_id`, the text being
+  `first_utterance` without its `<cust__ … __cust>` wrapper, whitespace collapsed.
+- complaints-preotiuc2019: column 0 (the file has no header: tweet_id, text, label, domain).
+- ibm-twitter-customer-care-cdp, brand-product-emotions-sxsw, fr-perfume-ecommerce-chat-intents: the
+  0-based data row number (header excluded).
+- fr-freemobile-tweets: `tweet_id`.
+Files that are not valid UTF-8 are read as latin-1, the text kept exactly as decoded.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+LABELS = Path(__file__).resolve().parent / "labels"
+DATASETS = Path(
+    os.environ.get("SWITCHBOARD_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets")
+)
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """A real message and the labels a person gave it."""
+
+    dataset: str
+    id: str
+    text: str
+    category: str
+    is_complaint: bool
+    unsure: bool
+
+
+def read_text(path: Path) -> str:
+    """Return a file's text: UTF-8 when it is valid UTF-8, else latin-1."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _dict_rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(read_text(path), newline="")))
+
+
+def _twacs(text: str) -> str:
+    text = re.sub(r"__cust>$", "", re.sub(r"^<cust__", "", text.strip()))
+    return " ".join(text.split())
+
+
+def _by_column(column: str, text: str = "text", clean: Callable[[str], str] = str) -> Callable:
+    def rows(path: Path) -> Iterator[tuple[str, str]]:
+        for row in _dict_rows(path):
+            yield row[column], clean(row[text])
+
+    return rows
+
+
+def _by_row_number(text: str) -> Callable:
+    def rows(path: Path) -> Iterator[tuple[str, str]]:
+        for number, row in enumerate(_dict_rows(path)):
+            yield str(number), row[text]
+
+    return rows
+
+
+def _preotiuc(path: Path) -> Iterator[tuple[str, str]]:
+    for row in csv.reader(io.StringIO(read_text(path), newline="")):
+        if len(row) == 4:
+            yield row[0], row[1]
+
+
+# dataset -> (id, text) rows of one of its files
+READERS: dict[str, Callable[[Path], Iterator[tuple[str, str]]]] = {
+    "twitter-us-airline-sentiment": _by_column("_unit_id"),
+    "twcs-labelled-kecht2021": _by_column("tweet_id"),
+    "twacs-airlines-intents": _by_column("first_tweet_id", "first_utterance", _twacs),
+    "complaints-preotiuc2019": _preotiuc,
+    "ibm-twitter-customer-care-cdp": _by_row_number("text"),
+    "brand-product-emotions-sxsw": _by_row_number("tweet_text"),
+    "fr-freemobile-tweets": _by_column("tweet_id"),
+    "fr-perfume-ecommerce-chat-intents": _by_row_number("text"),
+}
+
+
+def text_sha(text: str) -> str:
+    """Return the short hash a label line carries of its text."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def load(label_file: Path, datasets: Path = DATASETS) -> list[Labelled]:
+    """Join a label file with the texts it names; refuse a missing row or a text that changed."""
+    lines = [json.loads(line) for line in label_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts: dict[tuple[str, str], dict[str, str]] = {}
+    out = []
+    for label in lines:
+        key = (label["dataset"], label["file"])
+        if key not in texts:
+            texts[key] = dict(READERS[label["dataset"]](datasets / label["dataset"] / label["file"]))
+        text = texts[key].get(label["id"])
+        if text is None:
+            raise ValueError(
+                f"{label_file.name}: {label['dataset']}/{label['file']} has no row {label['id']}"
+            )
+        if text_sha(text) != label["sha"]:
+            raise ValueError(f"{label_file.name}: the text of {label['dataset']} row {label['id']} changed")
+        out.append(
+            Labelled(
+                label["dataset"], label["id"], text, label["category"], label["is_complaint"], label["unsure"]
+            )
+        )
+    return out
+
+
+def preotiuc(datasets: Path = DATASETS) -> list[tuple[str, bool, str]]:
+    """Return the Preotiuc-Pietro et al. (2019) complaint corpus as (text, is_complaint, domain)."""
+    path = datasets / "complaints-preotiuc2019" / "complaints-data.csv"
+    return [
+        (row[1], row[2] == "1", row[3])
+        for row in csv.reader(io.StringIO(read_text(path), newline=""))
+        if len(row) == 4
+    ]
+
+
+def is_dev(item: Labelled) -> bool:
+    """Tell whether a labelled message is in the development third (error analysis allowed) or the test.
+
+    Decided by a hash of the row, so the split is fixed: corpus work may look at dev errors only; the
+    test two thirds are reported, never inspected one by one.
+    """
+    return int(hashlib.sha256(f"{item.dataset}/{item.id}".encode()).hexdigest(), 16) % 3 == 0
