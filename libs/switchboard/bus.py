@@ -66,6 +66,7 @@ def make_producer(kafka: KafkaSettings, client_id: str) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=kafka.enable_idempotence,
         linger_ms=kafka.linger_ms,
+        max_batch_size=kafka.batch_bytes,
         compression_type=kafka.compression_type,
     )
 

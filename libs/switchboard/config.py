@@ -20,6 +20,9 @@ class KafkaSettings(BaseSettings):
     sasl_password: SecretStr | None = None
     compression_type: str | None = None
     linger_ms: int = 5
+    # One record batch per partition and poll: aiokafka's 16 KiB default split a poll into many
+    # sequential requests. Keep it under the broker's message.max.bytes (1 MiB by default).
+    batch_bytes: int = 262_144
     max_batch_records: int = 500
     poll_timeout_ms: int = 200
     topic_partitions: int = 3

@@ -8,11 +8,11 @@ from ingest.api import MessageIn
 from ingest.gate import Gate, Outcome, Unavailable
 
 
-def unavailable(retry_after_seconds: int, what: str = "message") -> HTTPException:
-    """Return the 503 that asks the sender to retry when the broker did not acknowledge."""
+def unavailable(retry_after_seconds: int, cause: Unavailable, what: str = "message") -> HTTPException:
+    """Return the 503 that asks the sender to retry: the broker or the claim store did not answer."""
     return HTTPException(
         503,
-        f"the broker did not acknowledge the {what}; retry later",
+        f"the {what} was not stored: {cause.reason}; retry later",
         headers={"Retry-After": str(retry_after_seconds)},
     )
 
@@ -23,8 +23,8 @@ async def store_or_refuse(
     """Store messages through the gate; raise a 503 unless every one is now stored (or was already)."""
     try:
         outcomes = await gate.accept(items) if items else []
-    except Unavailable:
-        raise unavailable(retry_after_seconds, what) from None
+    except Unavailable as exc:
+        raise unavailable(retry_after_seconds, exc, what) from None
     if any(o.status == "retry" for o in outcomes):
         # Another delivery of the same message is being stored; its outcome is unknown, so ask for a retry.
         raise HTTPException(

@@ -54,8 +54,16 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
     metrics = IngestMetrics(registry)
     keys = KeyRing(settings.api_keys)
     holder: dict[str, Deps] = {}
+    # One gate for the app's life, shared by every request: concurrent requests then share its round
+    # trips to Redis and the broker (see ingest.gate).
+    gates: dict[str, Gate] = {}
+
+    def connect(d: Deps) -> None:
+        holder["deps"] = d
+        gates["gate"] = Gate(d.publisher, d.seen, metrics, d.clock, settings.publish_timeout_seconds)
+
     if deps is not None:
-        holder["deps"] = deps
+        connect(deps)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,14 +78,17 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
             yield
             return
         async with open_infra(settings, NAME) as infra:
-            holder["deps"] = Deps(
-                publisher=KafkaPublisher(infra.producer),
-                seen=RedisSeenStore(infra.redis, settings.redis.key_prefix, settings.dedupe_ttl_seconds),
-                checks=infra.checks,
-                limiter=RedisRateLimiter(infra.redis, settings.redis.key_prefix),
+            connect(
+                Deps(
+                    publisher=KafkaPublisher(infra.producer),
+                    seen=RedisSeenStore(infra.redis, settings.redis.key_prefix, settings.dedupe_ttl_seconds),
+                    checks=infra.checks,
+                    limiter=RedisRateLimiter(infra.redis, settings.redis.key_prefix),
+                )
             )
             yield
         holder.clear()
+        gates.clear()
 
     app = FastAPI(
         title="Switchboard ingest",
@@ -116,13 +127,12 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
         return JSONResponse({"detail": errors}, status_code=422)
 
     def gate() -> Gate:
-        if "deps" not in holder:
+        if "gate" not in gates:
             raise HTTPException(503, "ingest is starting", headers={"Retry-After": "1"})
-        d = holder["deps"]
-        return Gate(d.publisher, d.seen, metrics, d.clock, settings.publish_timeout_seconds)
+        return gates["gate"]
 
     for channel in (meta, x, email, sms):
         app.include_router(docs.complete(channel.router(gate, settings)))
-    app.include_router(router(gate, settings, metrics))
+    app.include_router(docs.complete(router(gate, settings, metrics)))
     docs.install(app)
     return app

@@ -35,6 +35,14 @@ class IngestMetrics:
             "Publishes the broker did not acknowledge in time (answered 503).",
             registry=registry,
         )
+        self.claim_failures = Counter(
+            "switchboard_ingest_claim_failures",
+            "Redis calls of the exactly-once claims that failed, by step (a failed claim is answered 503).",
+            ["step"],
+            registry=registry,
+        )
+        for step in ("claim", "confirm", "release"):
+            self.claim_failures.labels(step)
         self.activities = Counter(
             "switchboard_ingest_activities_accepted",
             "Case activities published, by type.",

@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from ingest.api import BATCH_EXAMPLE, BatchIn
 from ingest.channels import email, meta, sms, x
 
 SECURITY_SCHEMES = {
@@ -71,8 +72,9 @@ RATE_LIMITED = error(
     RETRY_AFTER,
 )
 UNAVAILABLE = error(
-    "Ingest is starting, or the broker did not acknowledge in time: nothing was stored, retry later.",
-    "the broker did not acknowledge the message; retry later",
+    "Ingest is starting, or the broker or the claim store (Redis) did not answer in time: nothing was "
+    "stored, retry later.",
+    "the message was not stored: the broker did not acknowledge it; retry later",
     RETRY_AFTER,
 )
 # Every route of the generic and activity APIs may answer these.
@@ -193,6 +195,8 @@ def with_examples(extra: dict[str, Any], examples: dict[str, Any]) -> dict[str, 
     return extra
 
 
+BATCH_EXAMPLES = {"two": {"summary": "A chat and a review", "value": BATCH_EXAMPLE}}
+
 # What the channel and ops routes do not say themselves, by method and path.
 EXTRA: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", meta.PATH): {
@@ -208,6 +212,13 @@ EXTRA: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", x.PATH): {
         "openapi": lambda: json_body(x.Payload, "X", X_EXAMPLES),
         "responses": {400: BAD_BODY},
+    },
+    ("POST", "/v1/messages/batch"): {
+        # The route reads its raw body (one validation pass for a whole valid batch), so its body is
+        # declared here.
+        "openapi": lambda: json_body(
+            BatchIn, "", {"two": {"summary": "A chat and a review", "value": BATCH_EXAMPLE}}
+        ),
     },
     ("POST", email.PATH): {"examples": EMAIL_EXAMPLES, "responses": {400: BAD_BODY}},
     ("POST", sms.PATH): {"examples": SMS_EXAMPLES},

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections import Counter
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Path
+from fastapi import APIRouter, Body, HTTPException, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from ingest.answers import store_or_refuse, unavailable
 from ingest.api import (
     ACTIVITY_EXAMPLE,
-    BATCH_EXAMPLE,
     MESSAGE_EXAMPLE,
     Accepted,
     ActivityAccepted,
     ActivityIn,
     BatchIn,
     BatchResult,
-    ItemResult,
     MessageIn,
 )
 from ingest.config import Settings
@@ -30,6 +31,17 @@ from ingest.openapi import GUARDED, SECURITY, error
 from switchboard.contract import CaseActivity, CaseActivityRecorded, derive_id
 
 _ITEM = TypeAdapter(MessageIn)
+
+
+class _AllValid(BaseModel):
+    """A batch every item of which is a valid message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[MessageIn]
+
+
+_ALL_VALID = TypeAdapter(_AllValid)
 
 MESSAGE_EXAMPLES = {
     "tweet": {"summary": "A public mention", "value": MESSAGE_EXAMPLE},
@@ -126,53 +138,74 @@ def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics)
         },
         **guarded,
     )
-    async def post_batch(
-        batch: Annotated[
-            BatchIn,
-            Body(openapi_examples={"two": {"summary": "A chat and a review", "value": BATCH_EXAMPLE}}),
-        ],
-    ) -> BatchResult:
+    async def post_batch(request: Request) -> JSONResponse:
         the_gate = gate()
-        if len(batch.messages) > settings.max_batch_items:
+        body = await request.body()
+        try:
+            # A batch whose items are all valid is validated in one pass over the raw bytes.
+            items = list(enumerate(_ALL_VALID.validate_json(body).messages))
+            invalid: list[dict[str, Any]] = []
+        except ValidationError:
+            items, invalid = validate_items(body)
+        if len(items) + len(invalid) > settings.max_batch_items:
             metrics.rejected.labels("batch_too_large").inc()
             raise HTTPException(
-                413, f"{len(batch.messages)} items; a batch holds at most {settings.max_batch_items}"
+                413, f"{len(items) + len(invalid)} items; a batch holds at most {settings.max_batch_items}"
             )
-        results: list[ItemResult] = []
         valid: list[tuple[int, MessageIn]] = []
-        for index, raw in enumerate(batch.messages):
-            try:
-                item = _ITEM.validate_python(raw)
-                if len(item.text) > settings.max_text_chars:
-                    raise ValueError(f"text longer than {settings.max_text_chars} characters")
-            except ValidationError as exc:
-                metrics.rejected.labels("invalid").inc()
-                results.append(ItemResult(index=index, status="invalid", error=describe(exc)[:500]))
-                continue
-            except ValueError as exc:
+        for index, item in items:
+            if len(item.text) > settings.max_text_chars:
                 metrics.rejected.labels("text_too_long").inc()
-                results.append(ItemResult(index=index, status="invalid", error=str(exc)))
-                continue
-            valid.append((index, item))
+                error = f"text longer than {settings.max_text_chars} characters"
+                invalid.append({"index": index, "status": "invalid", "error": error})
+            else:
+                valid.append((index, item))
         try:
             outcomes = await the_gate.accept([item for _, item in valid])
-        except Unavailable:
-            raise unavailable(settings.retry_after_seconds) from None
-        for (index, _), outcome in zip(valid, outcomes, strict=True):
-            results.append(
-                ItemResult(index=index, status=outcome.status, message_id=outcome.event.data.message_id)
-            )
-        results.sort(key=lambda r: r.index)
-        tally = {
-            s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "invalid", "retry")
-        }
-        return BatchResult(
-            accepted=tally["accepted"],
-            duplicates=tally["duplicate"],
-            invalid=tally["invalid"],
-            retry=tally["retry"],
-            results=results,
+        except Unavailable as exc:
+            raise unavailable(settings.retry_after_seconds, exc) from None
+        results = invalid + [
+            {"index": index, "status": outcome.status, "message_id": outcome.event.data.message_id}
+            for (index, _), outcome in zip(valid, outcomes, strict=True)
+        ]
+        results.sort(key=lambda r: r["index"])
+        tally = Counter(r["status"] for r in results)
+        # Plain JSON of BatchResult's shape: for hundreds of items the model costs more than the work.
+        return JSONResponse(
+            {
+                "accepted": tally["accepted"],
+                "duplicates": tally["duplicate"],
+                "invalid": tally["invalid"],
+                "retry": tally["retry"],
+                "results": results,
+            }
         )
+
+    def validate_items(body: bytes) -> tuple[list[tuple[int, MessageIn]], list[dict[str, Any]]]:
+        """Validate a batch item by item, so one bad item is reported and does not refuse the others."""
+        # Parsed as FastAPI parses bodies (Python's json), so the errors are the same as on other routes, and
+        # an item whose text no UTF-8 record can hold is reported as that item's error.
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            where = getattr(exc, "pos", 0)
+            reason = getattr(exc, "msg", str(exc))
+            error = {"type": "json_invalid", "loc": ("body", where), "msg": "JSON decode error", "input": {}}
+            raise RequestValidationError([{**error, "ctx": {"error": reason}}]) from None
+        try:
+            batch = BatchIn.model_validate(data)
+        except ValidationError as exc:
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+            raise RequestValidationError(errors) from None
+        items: list[tuple[int, MessageIn]] = []
+        invalid: list[dict[str, Any]] = []
+        for index, raw in enumerate(batch.messages):
+            try:
+                items.append((index, _ITEM.validate_python(raw)))
+            except ValidationError as exc:
+                metrics.rejected.labels("invalid").inc()
+                invalid.append({"index": index, "status": "invalid", "error": describe(exc)[:500]})
+        return items, invalid
 
     @api.post(
         "/v1/cases/{case_id}/activity",
@@ -221,8 +254,8 @@ def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics)
         )
         try:
             await the_gate.publish([event])
-        except Unavailable:
-            raise unavailable(settings.retry_after_seconds) from None
+        except Unavailable as exc:
+            raise unavailable(settings.retry_after_seconds, exc, "activity") from None
         metrics.activities.labels(activity.type).inc()
         return ActivityAccepted(activity_id=activity_id, case_id=case_id)
 

@@ -6,6 +6,7 @@ a failed publish releases it, so the channel's retry goes through.
 
 from __future__ import annotations
 
+import json
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -30,6 +31,25 @@ class SeenStore(Protocol):
         ...
 
 
+# One call per batch, the keys in one JSON argument: a dozen arguments per key cost the client more than
+# the work. Claiming is SET NX GET per key; a pending claim expires on its own, so a process that died
+# mid-publish blocks no retry for long. The scripts reach keys they are not given in KEYS, so ingest's
+# Redis must be a single node or a replicated primary, not a cluster.
+_CLAIM = """
+local out = {}
+for i, key in ipairs(cjson.decode(ARGV[1])) do
+  out[i] = redis.call('SET', ARGV[3] .. key, ARGV[2], 'NX', 'EX', ARGV[4], 'GET') or ''
+end
+return out
+"""
+_CONFIRM = """
+for _, key in ipairs(cjson.decode(ARGV[1])) do
+  redis.call('SET', ARGV[3] .. key, ARGV[2], 'EX', ARGV[4])
+end
+return 1
+"""
+
+
 class RedisSeenStore:
     """Claims as Redis keys that expire after the dedupe window."""
 
@@ -38,21 +58,22 @@ class RedisSeenStore:
         self._prefix = f"{prefix}ingest:seen:"
         self._ttl = ttl_seconds
         self._pending_ttl = 120
+        self._claim = redis.register_script(_CLAIM)
+        self._confirm = redis.register_script(_CONFIRM)
 
     async def claim(self, keys: list[str]) -> list[bytes | None]:
         """Claim each key; return None where the claim is new, else the state it already had."""
-        pipe = self._redis.pipeline(transaction=False)
-        for key in keys:
-            # A pending claim expires on its own, so a process that died mid-publish blocks no retry.
-            pipe.set(self._prefix + key, PENDING, nx=True, ex=self._pending_ttl, get=True)
-        return list(await pipe.execute())
+        if not keys:
+            return []
+        found = await self._claim(
+            args=[json.dumps(keys, ensure_ascii=False), PENDING, self._prefix, self._pending_ttl]
+        )
+        return [state or None for state in found]
 
     async def confirm(self, keys: list[str]) -> None:
         """Mark claimed keys as published."""
-        pipe = self._redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.set(self._prefix + key, DONE, ex=self._ttl)
-        await pipe.execute()
+        if keys:
+            await self._confirm(args=[json.dumps(keys, ensure_ascii=False), DONE, self._prefix, self._ttl])
 
     async def release(self, keys: list[str]) -> None:
         """Forget claimed keys whose publish failed."""

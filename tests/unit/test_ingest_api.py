@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from ingest.app import Deps, create_app
 from ingest.config import Settings
 from ingest.store import MemorySeenStore
-from switchboard.contract import CloudEvent
+from switchboard.contract import CloudEvent, decode, encode
 
 
 class FakePublisher:
@@ -19,12 +20,22 @@ class FakePublisher:
 
     def __init__(self) -> None:
         self.events: list[CloudEvent] = []
+        self.calls = 0
         self.down = False
 
     async def publish(self, events: Sequence[CloudEvent]) -> None:
+        self.calls += 1
+        await asyncio.sleep(0.01)  # a broker takes a while to acknowledge; requests arrive meanwhile
         if self.down:
             raise ConnectionError("broker unreachable")
         self.events.extend(events)
+
+
+class UnreachableSeenStore(MemorySeenStore):
+    """A claim store whose Redis does not answer."""
+
+    async def claim(self, keys: list[str]) -> list[bytes | None]:
+        raise ConnectionError("redis unreachable")
 
 
 def message(**overrides: Any) -> dict[str, Any]:
@@ -203,4 +214,35 @@ async def test_metadata_that_no_utf8_record_can_hold_gets_a_422_not_a_503(client
         "/v1/messages/batch", content=batch, headers={"content-type": "application/json"}
     )
     assert result.json()["results"][0]["status"] == "invalid"
+    assert publisher.events == []
+
+
+async def test_the_published_event_is_a_valid_contract_event(client, publisher):
+    meta = {"page": "/aide", "tags": ["a", "b"], "n": 3}
+    response = await client.post("/v1/messages", json=message(metadata=meta, language="fr"))
+    assert response.status_code == 202
+    (event,) = publisher.events
+    # Built without a second validation: reading it back through the contract must give it unchanged.
+    assert decode(encode(event)) == event
+    assert event.data.metadata == meta
+
+
+async def test_concurrent_requests_share_one_publish_and_each_gets_its_own_answer(client, publisher):
+    responses = await asyncio.gather(
+        *(client.post("/v1/messages", json=message(external_id=f"c-{n}")) for n in range(30))
+    )
+    assert [r.status_code for r in responses] == [202] * 30
+    assert sorted(r.json()["message_id"] for r in responses) == sorted(
+        e.data.message_id for e in publisher.events
+    )
+    assert len(publisher.events) == 30
+    assert publisher.calls < 30, "every request published on its own"
+
+
+async def test_a_claim_store_that_does_not_answer_gets_a_503_and_publishes_nothing(publisher):
+    app = create_app(Settings(), Deps(publisher=publisher, seen=UnreachableSeenStore()))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingest") as c:
+        response = await c.post("/v1/messages", json=message())
+    assert response.status_code == 503
+    assert "Retry-After" in response.headers
     assert publisher.events == []
