@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from switchboard.config import ServiceSettings
+from switchboard.config import OptionalSecret, ServiceSettings
 from switchboard.contract import Queue
 
 
@@ -37,8 +37,9 @@ class Settings(ServiceSettings):
     # Hand-off to the contact centre over HTTP, per queue, as JSON:
     # ROUTER_HANDOFF_URLS='{"customer-service": "https://cc.example/hooks/cases"}'. Empty: no hand-off.
     handoff_urls: dict[Queue, str] = Field(default_factory=dict)
-    # The HMAC-SHA256 key of the X-Switchboard-Signature header; required when a URL is set.
-    handoff_secret: SecretStr | None = None
+    # The HMAC-SHA256 key of the X-Switchboard-Signature header; required when a URL is set. An empty or
+    # blank value is unset.
+    handoff_secret: OptionalSecret = None
     # One attempt, connection to last byte; a slower endpoint counts as down and is tried again.
     handoff_timeout_seconds: float = Field(default=10.0, gt=0)
     # Attempts before a delivery is dead-lettered to `<queue topic>.dlq`.
@@ -62,7 +63,7 @@ class Settings(ServiceSettings):
 
     @model_validator(mode="after")
     def _secret_with_urls(self) -> Settings:
-        if self.handoff_urls and not (self.handoff_secret and self.handoff_secret.get_secret_value()):
+        if self.handoff_urls and self.handoff_secret is None:
             raise ValueError("ROUTER_HANDOFF_SECRET is required when ROUTER_HANDOFF_URLS is set")
         return self
 
