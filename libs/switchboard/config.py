@@ -47,6 +47,10 @@ class KafkaSettings(BaseSettings):
     topic_replication_factor: int = 1
     handler_attempts: int = 3
     request_timeout_ms: int = 10_000
+    # How often every client refreshes the cluster's metadata. A consumer subscribed to a topic that did
+    # not exist yet (services starting before the topics job) sees it only at the next refresh, and
+    # aiokafka's default is 5 minutes; a refresh is one small request per client.
+    metadata_max_age_ms: int = Field(default=30_000, ge=1000)
     # TLS (security_protocol SSL or SASL_SSL). Without a CA file the system's CAs are trusted, which is
     # what a managed Kafka with a public certificate needs; a client certificate is for brokers that
     # authenticate clients by TLS (mutual TLS).
@@ -102,6 +106,7 @@ class KafkaSettings(BaseSettings):
             "bootstrap_servers": self.bootstrap_servers,
             "security_protocol": self.security_protocol,
             "request_timeout_ms": self.request_timeout_ms,
+            "metadata_max_age_ms": self.metadata_max_age_ms,
         }
         if self.security_protocol in TLS_PROTOCOLS:
             options["ssl_context"] = self.ssl_context()
