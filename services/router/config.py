@@ -26,6 +26,9 @@ class Settings(ServiceSettings):
     queue_gauge_seconds: float = 5.0
     # Messages of one conversation within this window join the same open case.
     case_window_seconds: int = 24 * 3600
+    # How long Redis keeps a resolved case (its hash, channels and messages); reopening it cancels the
+    # expiry. At least the case window, so a conversation pointer never names a case already gone.
+    resolved_case_retention_seconds: int = Field(default=30 * 24 * 3600, ge=1)
 
     # Join a message of a new conversation to the open case one of its identifiers (order number, email,
     # phone, X account) already names; see identifiers.py for the rules.
@@ -60,6 +63,15 @@ class Settings(ServiceSettings):
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise ValueError(f"the hand-off URL of {queue.value} must be an http(s) URL, not {url!r}")
         return urls
+
+    @model_validator(mode="after")
+    def _retention_covers_the_window(self) -> Settings:
+        if self.resolved_case_retention_seconds < self.case_window_seconds:
+            raise ValueError(
+                "ROUTER_RESOLVED_CASE_RETENTION_SECONDS must be at least ROUTER_CASE_WINDOW_SECONDS: a "
+                "conversation or identifier pointer would otherwise outlive the case it names"
+            )
+        return self
 
     @model_validator(mode="after")
     def _secret_with_urls(self) -> Settings:
