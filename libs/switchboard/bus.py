@@ -27,6 +27,7 @@ from aiokafka import (
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from pydantic import ValidationError
+from redis.exceptions import BusyLoadingError, ReadOnlyError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -43,6 +44,8 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     KafkaError,
     RedisConnectionError,
     RedisTimeoutError,
+    ReadOnlyError,
+    BusyLoadingError,
     ConnectionError,
     TimeoutError,
 )

@@ -2,8 +2,29 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import os
+import ssl
+from typing import Annotated
+
+from aiokafka.helpers import create_ssl_context
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TLS_PROTOCOLS = frozenset({"SSL", "SASL_SSL"})
+
+
+def blank_as_none(value: object) -> object:
+    """Read an empty or whitespace-only setting as unset: `VAR=` in an env file means "not configured"."""
+    if isinstance(value, SecretStr):
+        return None if not value.get_secret_value().strip() else value
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+# A file path or secret whose empty value means unset, never "configured as empty".
+OptionalPath = Annotated[str | None, BeforeValidator(blank_as_none)]
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(blank_as_none)]
 
 
 class KafkaSettings(BaseSettings):
@@ -29,6 +50,58 @@ class KafkaSettings(BaseSettings):
     topic_replication_factor: int = 1
     handler_attempts: int = 3
     request_timeout_ms: int = 10_000
+    # How often every client refreshes the cluster's metadata. A consumer subscribed to a topic that did
+    # not exist yet (services starting before the topics job) sees it only at the next refresh, and
+    # aiokafka's default is 5 minutes; a refresh is one small request per client.
+    metadata_max_age_ms: int = Field(default=30_000, ge=1000)
+    # TLS (security_protocol SSL or SASL_SSL). Without a CA file the system's CAs are trusted, which is
+    # what a managed Kafka with a public certificate needs; a client certificate is for brokers that
+    # authenticate clients by TLS (mutual TLS).
+    ssl_cafile: OptionalPath = None
+    ssl_certfile: OptionalPath = None
+    ssl_keyfile: OptionalPath = None
+    ssl_key_password: OptionalSecret = None
+    ssl_check_hostname: bool = True
+
+    @model_validator(mode="after")
+    def _tls_files_load(self) -> KafkaSettings:
+        # At startup, naming the setting, rather than at the first connection as an OpenSSL error.
+        if self.security_protocol in TLS_PROTOCOLS:
+            self.ssl_context()
+        return self
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Build the TLS context of broker connections; raise ValueError naming a setting that is wrong."""
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None and not (os.path.isfile(path) and os.access(path, os.R_OK)):
+                raise ValueError(f"SWITCHBOARD_KAFKA_{name.upper()}={path}: no readable file there")
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ValueError("SWITCHBOARD_KAFKA_SSL_KEYFILE is set without SWITCHBOARD_KAFKA_SSL_CERTFILE")
+        try:
+            context = create_ssl_context(cafile=self.ssl_cafile)
+        except ssl.SSLError as exc:
+            raise ValueError(
+                f"SWITCHBOARD_KAFKA_SSL_CAFILE={self.ssl_cafile}: not a PEM file of CA certificates ({exc})"
+            ) from None
+        if self.ssl_certfile:
+            try:
+                # What create_ssl_context does with a certificate, but a key that needs a password and has
+                # none configured fails here instead of OpenSSL prompting on a terminal nobody watches.
+                context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile, self._key_password)
+            except ssl.SSLError as exc:
+                raise ValueError(
+                    f"SWITCHBOARD_KAFKA_SSL_CERTFILE={self.ssl_certfile} with SWITCHBOARD_KAFKA_SSL_KEYFILE="
+                    f"{self.ssl_keyfile}: not a certificate and its private key, or a wrong "
+                    f"SWITCHBOARD_KAFKA_SSL_KEY_PASSWORD ({exc})"
+                ) from None
+        context.check_hostname = self.ssl_check_hostname
+        return context
+
+    def _key_password(self) -> str:
+        if self.ssl_key_password is None:
+            raise ValueError("the private key is encrypted and SWITCHBOARD_KAFKA_SSL_KEY_PASSWORD is unset")
+        return self.ssl_key_password.get_secret_value()
 
     def client_options(self) -> dict[str, object]:
         """Return the connection options aiokafka clients take."""
@@ -36,7 +109,10 @@ class KafkaSettings(BaseSettings):
             "bootstrap_servers": self.bootstrap_servers,
             "security_protocol": self.security_protocol,
             "request_timeout_ms": self.request_timeout_ms,
+            "metadata_max_age_ms": self.metadata_max_age_ms,
         }
+        if self.security_protocol in TLS_PROTOCOLS:
+            options["ssl_context"] = self.ssl_context()
         if self.sasl_mechanism:
             options["sasl_mechanism"] = self.sasl_mechanism
             options["sasl_plain_username"] = self.sasl_username

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from ingest.keys import ApiKey, parse_entries
-from switchboard.config import ServiceSettings
+from switchboard.config import OptionalSecret, ServiceSettings
 
 
 class Settings(ServiceSettings):
@@ -26,16 +26,19 @@ class Settings(ServiceSettings):
     publish_timeout_seconds: float = 10.0
     retry_after_seconds: int = 5
     # Keys of the generic and activity APIs, as `name:sha256hex[:rate_per_minute]` separated by commas;
-    # none configured leaves those APIs open (local development), with a warning at startup.
+    # none configured (unset, empty or blank) leaves those APIs open (local development), with a warning
+    # at startup.
     api_keys: Annotated[list[ApiKey], NoDecode] = Field(default_factory=list)
     # The rate of a key whose entry names none; a key may burst up to its whole minute at once.
     api_key_rate_per_minute: int = Field(default=600, ge=1)
     # Channel webhooks: a channel whose secret is unset refuses its webhook (503), never accepts it unsigned.
-    meta_app_secret: SecretStr | None = None
-    meta_verify_token: SecretStr | None = None
-    x_consumer_secret: SecretStr | None = None
-    sms_auth_token: SecretStr | None = None
-    email_webhook_token: SecretStr | None = None
+    # An empty or blank value is unset (OptionalSecret), so `INGEST_META_APP_SECRET=` cannot configure a
+    # webhook that accepts payloads signed with an empty key.
+    meta_app_secret: OptionalSecret = None
+    meta_verify_token: OptionalSecret = None
+    x_consumer_secret: OptionalSecret = None
+    sms_auth_token: OptionalSecret = None
+    email_webhook_token: OptionalSecret = None
     # The public URL channels call (behind a proxy the request URL differs); SMS signatures cover it.
     public_base_url: str | None = None
 

@@ -116,7 +116,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_infra(settings, NAME) as infra:
-            store = RedisCaseStore(infra.redis, settings.redis.key_prefix)
+            store = RedisCaseStore(
+                infra.redis, settings.redis.key_prefix, settings.resolved_case_retention_seconds
+            )
             producer = infra.producer
 
             async def dead_letter(

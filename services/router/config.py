@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from switchboard.config import ServiceSettings
+from switchboard.config import OptionalSecret, ServiceSettings
 from switchboard.contract import Queue
 
 
@@ -26,6 +26,9 @@ class Settings(ServiceSettings):
     queue_gauge_seconds: float = 5.0
     # Messages of one conversation within this window join the same open case.
     case_window_seconds: int = 24 * 3600
+    # How long Redis keeps a resolved case (its hash, channels and messages); reopening it cancels the
+    # expiry. At least the case window, so a conversation pointer never names a case already gone.
+    resolved_case_retention_seconds: int = Field(default=30 * 24 * 3600, ge=1)
 
     # Join a message of a new conversation to the open case one of its identifiers (order number, email,
     # phone, X account) already names; see identifiers.py for the rules.
@@ -37,8 +40,9 @@ class Settings(ServiceSettings):
     # Hand-off to the contact centre over HTTP, per queue, as JSON:
     # ROUTER_HANDOFF_URLS='{"customer-service": "https://cc.example/hooks/cases"}'. Empty: no hand-off.
     handoff_urls: dict[Queue, str] = Field(default_factory=dict)
-    # The HMAC-SHA256 key of the X-Switchboard-Signature header; required when a URL is set.
-    handoff_secret: SecretStr | None = None
+    # The HMAC-SHA256 key of the X-Switchboard-Signature header; required when a URL is set. An empty or
+    # blank value is unset.
+    handoff_secret: OptionalSecret = None
     # One attempt, connection to last byte; a slower endpoint counts as down and is tried again.
     handoff_timeout_seconds: float = Field(default=10.0, gt=0)
     # Attempts before a delivery is dead-lettered to `<queue topic>.dlq`.
@@ -61,8 +65,17 @@ class Settings(ServiceSettings):
         return urls
 
     @model_validator(mode="after")
+    def _retention_covers_the_window(self) -> Settings:
+        if self.resolved_case_retention_seconds < self.case_window_seconds:
+            raise ValueError(
+                "ROUTER_RESOLVED_CASE_RETENTION_SECONDS must be at least ROUTER_CASE_WINDOW_SECONDS: a "
+                "conversation or identifier pointer would otherwise outlive the case it names"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _secret_with_urls(self) -> Settings:
-        if self.handoff_urls and not (self.handoff_secret and self.handoff_secret.get_secret_value()):
+        if self.handoff_urls and self.handoff_secret is None:
             raise ValueError("ROUTER_HANDOFF_SECRET is required when ROUTER_HANDOFF_URLS is set")
         return self
 

@@ -99,7 +99,8 @@ class CaseStore(Protocol):
 # a pointer names), so the router's Redis must be a single node or a replicated primary, not a cluster.
 # A message of a new conversation joins the open case one of its identifiers points to. The case id
 # derives from the opening message, so redelivering that message finds it is still the opener. Every
-# pointer then names the case for another window. A message on a resolved case opens it again. Each result
+# pointer then names the case for another window. A message on a resolved case opens it again, and the
+# case no longer expires (PERSIST: resolving gave it and its lists a retention TTL). Each result
 # adds the queue a person moved the case to (later messages follow it), whether an identifier linked it,
 # and whether it was reopened.
 _ATTACH = """
@@ -132,6 +133,9 @@ for _, m in ipairs(cjson.decode(ARGV[4])) do
   if created == 0 and redis.call('HGET', key, 'status') == 'resolved' then
     redis.call('HSET', key, 'status', 'open', 'reopened_at', stamp)
     redis.call('ZADD', qp .. redis.call('HGET', key, 'queue'), score, case)
+    redis.call('PERSIST', key)
+    redis.call('PERSIST', key .. ':channels')
+    redis.call('PERSIST', key .. ':messages')
     reopened = 1
   end
   if created == 1 and redis.call('EXISTS', key) == 0 then
@@ -150,7 +154,8 @@ return out
 
 # A move is one step: the queue field and the queue sets change together, and the activity that moved
 # the case is recorded, so its redelivery is told apart from a request to move to where the case is.
-# The case keeps its place (its opening time) in the new queue; a resolved case moved is open again.
+# The case keeps its place (its opening time) in the new queue; a resolved case moved is open again and
+# no longer expires.
 _REASSIGN = """
 local from = redis.call('HGET', KEYS[1], 'queue')
 if not from then return false end
@@ -165,16 +170,24 @@ redis.call('ZADD', ARGV[5] .. ARGV[1], score or ARGV[4], ARGV[6])
 redis.call('HSET', KEYS[1], 'queue', ARGV[1], 'pinned_queue', ARGV[1], 'previous_queue', from,
   'skill_group', '', 'status', 'open', 'reassigned_by', ARGV[2], 'reassigned_at', ARGV[3],
   'updated_at', ARGV[3])
+redis.call('PERSIST', KEYS[1])
+redis.call('PERSIST', KEYS[1] .. ':channels')
+redis.call('PERSIST', KEYS[1] .. ':messages')
 return {'moved', from, last}
 """
 
 
 class RedisCaseStore:
-    """Cases as Redis hashes, conversations as expiring pointers, queues as sorted sets by age."""
+    """Cases as Redis hashes, conversations as expiring pointers, queues as sorted sets by age.
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    A resolved case, its channels and its messages expire `resolved_retention_seconds` after it was
+    resolved, unless it is opened again first.
+    """
+
+    def __init__(self, redis: Redis, prefix: str, resolved_retention_seconds: int = 30 * 24 * 3600) -> None:
         self._redis = redis
         self._prefix = f"{prefix}router:"
+        self._resolved_retention = resolved_retention_seconds
         self._attach = redis.register_script(_ATTACH)
         self._reassign = redis.register_script(_REASSIGN)
 
@@ -282,6 +295,12 @@ class RedisCaseStore:
             pipe.zrem(self._queue_key(queue.decode()), case_id)
         elif activity == "reopened":
             pipe.zadd(self._queue_key(queue.decode()), {case_id: at.timestamp()}, nx=True)
+        # Every activity but a resolution leaves the case unresolved, so none of them may let it expire.
+        for part in (key, f"{key}:channels", f"{key}:messages"):
+            if status == "resolved":
+                pipe.expire(part, self._resolved_retention)
+            else:
+                pipe.persist(part)
         await pipe.execute()
         return True
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
+from redis.exceptions import BusyLoadingError, ReadOnlyError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from switchboard.bus import ConsumerLoop, KafkaPublisher, dead_letter_reason, make_producer
@@ -26,6 +30,7 @@ from switchboard.contract import (
 from switchboard.dedupe import RedisDeduper
 from switchboard.handling import BatchHandler
 from switchboard.metrics import BusMetrics
+from switchboard.stack import free_port, port_open, redis_server_binary, wait_until
 from switchboard.testing import TopicReader, eventually
 from switchboard.topics import ensure_topics
 
@@ -273,6 +278,110 @@ async def test_a_redis_outage_retries_the_batch_instead_of_dead_lettering_it(har
             == 0
         )
         await eventually(lambda: loop.healthy, timeout=10)
+    finally:
+        await loop.stop()
+
+
+@pytest.fixture
+def demoted_redis_url(tmp_path: Path) -> Iterator[str]:
+    """A Redis of this test alone that is a replica, as a primary is once a failover demoted it.
+
+    It follows a primary that never answers, so it stays a replica (writes answer READONLY) until the
+    test promotes it, as the failover's new primary would take the writes.
+    """
+    port, nowhere = free_port(), free_port()
+    server = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)]
+    process = subprocess.Popen(
+        [*server, "--save", "", "--appendonly", "no", "--replicaof", "127.0.0.1", str(nowhere)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until(lambda: port_open("127.0.0.1", port), 15, "redis replica")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+async def test_a_demoted_redis_primary_retries_the_batch_instead_of_dead_lettering_it(
+    harness, producer, demoted_redis_url
+):
+    for n in range(5):
+        await producer.send(harness.source, encode(received(n)), key=b"conv")
+    await producer.flush()
+    state = Redis.from_url(demoted_redis_url)
+    refused: list[str] = []
+
+    async def write_then_echo(event: MessageReceived) -> list[CloudEvent]:
+        # Handlers write their state to Redis (cases, timers); a client still connected to the old
+        # primary gets READONLY until the failover is over.
+        try:
+            await state.set(f"{harness.prefix}state:{event.id}", "handled")
+        except ReadOnlyError:
+            refused.append(event.id)
+            if len(refused) == 3:
+                await state.replicaof("NO", "ONE")
+            raise
+        return await harness.handler(event)
+
+    loop = ConsumerLoop(
+        group_id=harness.group,
+        handlers={harness.source: {"switchboard.message.received": write_then_echo}},
+        kafka=harness.kafka,
+        producer=producer,
+        deduper=RedisDeduper(harness.redis, f"{harness.prefix}handled:", 60),
+        metrics=harness.metrics,
+    )
+    await loop.start()
+    try:
+        async with TopicReader(producer.client._bootstrap_servers, harness.sink) as reader:
+            out = await reader.wait_for(lambda r: True, count=5)
+        assert sorted(decode(r.value).id for r in out) == sorted(f"ev-{n}/out" for n in range(5))
+        assert refused == ["ev-0"] * 3
+        assert harness.metric("switchboard_test_bus_errors_total", kind="transient") == 3
+        assert (
+            harness.metric(
+                "switchboard_test_records_dead_lettered_total", topic=harness.source, reason="handler_failed"
+            )
+            == 0
+        )
+        for n in range(5):
+            assert await state.get(f"{harness.prefix}state:ev-{n}") == b"handled"
+        await eventually(lambda: loop.healthy, timeout=10)
+    finally:
+        await loop.stop()
+        await state.aclose()
+
+
+async def test_a_redis_still_loading_its_data_retries_the_batch_instead_of_dead_lettering_it(
+    harness, producer
+):
+    # A restarting Redis answers LOADING while it reads its append-only file; a test cannot hold a real
+    # server in that state for a known time, so the handler answers as redis-py would.
+    for n in range(3):
+        await producer.send(harness.source, encode(received(n)), key=b"conv")
+    await producer.flush()
+    loading = [True, True, True]
+    echo = harness.handler
+
+    async def handler(event: MessageReceived) -> list[CloudEvent]:
+        if loading:
+            loading.pop()
+            raise BusyLoadingError("Redis is loading the dataset in memory")
+        return await echo(event)
+
+    harness.handler = handler
+    loop = await harness.loop(producer)
+    try:
+        await eventually(lambda: len(set(harness.calls)) == 3, timeout=30)
+        assert harness.metric("switchboard_test_bus_errors_total", kind="transient") == 3
+        assert (
+            harness.metric(
+                "switchboard_test_records_dead_lettered_total", topic=harness.source, reason="handler_failed"
+            )
+            == 0
+        )
     finally:
         await loop.stop()
 

@@ -14,6 +14,7 @@ from router.store import Attachment, RedisCaseStore
 from sla.store import Firing, RedisTimerStore
 from switchboard.contract import Author, Message, Queue, SlaTimer
 from switchboard.dedupe import RedisDeduper
+from switchboard.testing import eventually
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -97,6 +98,61 @@ async def test_a_resolved_case_leaves_its_queue_and_a_reopened_one_returns(redis
     await store.record_activity(case.case_id, "reopened", NOW)
     assert len(await store.open_cases(Queue.CUSTOMER_SERVICE, 10)) == 1
     assert not await store.record_activity("no-such-case", "resolved", NOW)
+
+
+async def case_ttls(redis: Redis, key_prefix: str, case_id: str) -> list[int]:
+    """Return the TTL of a case's hash, channels and messages (-1: no expiry, -2: gone)."""
+    key = f"{key_prefix}router:case:{case_id}"
+    return [await redis.ttl(part) for part in (key, f"{key}:channels", f"{key}:messages")]
+
+
+async def test_a_resolved_case_gets_the_retention_ttl_and_a_new_message_removes_it(
+    redis: Redis, key_prefix: str
+):
+    store = RedisCaseStore(redis, key_prefix, resolved_retention_seconds=7200)
+    case = await store.attach(message("m1"), SUPPORT, 3600, NOW)
+    assert await case_ttls(redis, key_prefix, case.case_id) == [-1, -1, -1]
+    assert await store.record_activity(case.case_id, "resolved", NOW)
+    assert all(7190 < ttl <= 7200 for ttl in await case_ttls(redis, key_prefix, case.case_id))
+    (again,) = await store.attach_many([Attachment(message("m2"), SUPPORT)], 3600, NOW)
+    assert again.case_id == case.case_id and again.reopened
+    assert await case_ttls(redis, key_prefix, case.case_id) == [-1, -1, -1]
+    assert (await store.get(case.case_id))["message_ids"] == ["m1", "m2"]
+
+
+@pytest.mark.parametrize("activity", ["reopened", "responded", "waiting_on_customer"])
+async def test_an_activity_that_leaves_a_resolved_case_unresolved_removes_its_ttl(
+    redis: Redis, key_prefix: str, activity: str
+):
+    store = RedisCaseStore(redis, key_prefix, resolved_retention_seconds=7200)
+    case = await store.attach(message("m1"), SUPPORT, 3600, NOW)
+    await store.record_activity(case.case_id, "resolved", NOW)
+    await store.record_activity(case.case_id, activity, NOW)
+    assert await case_ttls(redis, key_prefix, case.case_id) == [-1, -1, -1]
+
+
+async def test_reassigning_a_resolved_case_removes_its_ttl(redis: Redis, key_prefix: str):
+    store = RedisCaseStore(redis, key_prefix, resolved_retention_seconds=7200)
+    case = await store.attach(message("m1"), SUPPORT, 3600, NOW)
+    await store.record_activity(case.case_id, "resolved", NOW)
+    moved = await store.reassign(case.case_id, Queue.MARKETING, "act-1", NOW)
+    assert moved is not None and moved.outcome == "moved"
+    assert (await store.get(case.case_id))["status"] == "open"
+    assert await case_ttls(redis, key_prefix, case.case_id) == [-1, -1, -1]
+
+
+async def test_redis_drops_a_resolved_case_once_its_retention_has_passed(redis: Redis, key_prefix: str):
+    store = RedisCaseStore(redis, key_prefix, resolved_retention_seconds=1)
+    case = await store.attach(message("m1"), SUPPORT, 3600, NOW)
+    kept = await store.attach(message("m2", conversation="conv-2"), SUPPORT, 3600, NOW)
+    await store.record_activity(case.case_id, "resolved", NOW)
+
+    async def gone() -> bool:
+        return await case_ttls(redis, key_prefix, case.case_id) == [-2, -2, -2]
+
+    await eventually(gone, timeout=10)
+    assert await store.get(case.case_id) is None
+    assert (await store.get(kept.case_id))["status"] == "open"
 
 
 def plan(warn: float, breach: float) -> list[Firing]:

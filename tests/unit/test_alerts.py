@@ -74,6 +74,59 @@ def catalogue() -> frozenset[str]:
     return frozenset(names)
 
 
+@cache
+def cluster_wide_gauges() -> dict[str, list[str]]:
+    """Return the gauges docs/metrics.md lists as cluster-wide (same on every replica), with their labels."""
+    text = CATALOGUE.read_text()
+    section = text.split("\n## Cluster-wide gauges\n", 1)[1].split("\n## ", 1)[0]
+    labels = {
+        name: [label.strip() for label in found.split(",") if label.strip()]
+        for name, found in re.findall(r"^\| `(switchboard_[a-z_]+)` \| gauge \|([^|]*)\|", text, re.M)
+    }
+    return {name: labels[name] for name in re.findall(r"^\| `(switchboard_[a-z_]+)` \|", section, re.M)}
+
+
+def two_replicas_report(value: int) -> list[dict[str, str]]:
+    """Return input series where two replicas of each service report `value` for every cluster-wide gauge."""
+    series = []
+    for name, labels in cluster_wide_gauges().items():
+        service = name.split("_")[1]
+        for replica in ("a", "b"):
+            selector = [f'job="{service}"', f'instance="{service}-{replica}:8080"']
+            selector += [f'{label}="x"' for label in labels]
+            series.append({"series": f"{name}{{{', '.join(selector)}}}", "values": f"{value}x20"})
+    return series
+
+
+def queries_of_cluster_wide_gauges() -> dict[str, str]:
+    """Return every dashboard query and alert expression that reads a cluster-wide gauge, by where it is."""
+    found = {
+        f"{name} {where}": expr
+        for name, queries in dashboard_queries().items()
+        for where, expr in queries.items()
+    }
+    found |= {f"alert {rule['alert']}": rule["expr"] for rule in alert_rules()}
+    return {where: expr for where, expr in found.items() if metric_names(expr) & set(cluster_wide_gauges())}
+
+
+def replica_count_failures(exprs: dict[str, str], tmp_path: Path) -> str | None:
+    """Run each expression over two replicas reporting 7; return promtool's complaint unless it answers 7."""
+    cases = []
+    for expr in exprs.values():
+        query = as_prometheus_sees_it(expr)
+        # Some answer, and every sample of it is the value one replica reports.
+        cases.append({"expr": f"absent({query})", "eval_time": "10m", "exp_samples": []})
+        cases.append({"expr": f"({query}) != 7", "eval_time": "10m", "exp_samples": []})
+    tests = {
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": two_replicas_report(7), "promql_expr_test": cases}],
+    }
+    path = tmp_path / "replicas.test.yml"
+    path.write_text(yaml.safe_dump(tests, sort_keys=False))
+    result = promtool("test", "rules", path)
+    return None if result.returncode == 0 else result.stdout + result.stderr
+
+
 def alert_rules() -> list[dict[str, Any]]:
     """Return every alerting rule in alerts.yml."""
     groups = yaml.safe_load(ALERTS.read_text())["groups"]
@@ -328,3 +381,27 @@ def test_compose_mounts_every_rule_file_beside_the_prometheus_config():
     for rule_file in yaml.safe_load(CONFIG.read_text()).get("rule_files", []):
         target = f"/etc/prometheus/{rule_file}"
         assert mounted.get(target) == f"./deploy/prometheus/{rule_file}", f"compose does not mount {target}"
+
+
+def test_the_catalogue_names_the_gauges_every_replica_reports_alike():
+    assert cluster_wide_gauges() == {
+        "switchboard_sla_open_timers": [],
+        "switchboard_router_open_cases": ["queue"],
+        "switchboard_router_oldest_open_case_age_seconds": ["queue"],
+        "switchboard_router_handoff_pending": [],
+    }
+
+
+def test_queries_of_cluster_wide_gauges_count_a_value_once_whatever_the_replicas(tmp_path: Path):
+    # Every replica reads these gauges from the same Redis: a `sum` over two replicas would double them.
+    exprs = queries_of_cluster_wide_gauges()
+    assert exprs, "no dashboard or alert reads a cluster-wide gauge"
+    failures = replica_count_failures(exprs, tmp_path)
+    assert failures is None, f"{sorted(exprs)}: {failures}"
+
+
+def test_the_replica_check_catches_a_sum_over_replicas(tmp_path: Path):
+    assert replica_count_failures({"max": "max by (queue) (switchboard_router_open_cases)"}, tmp_path) is None
+    assert replica_count_failures({"sum": "sum(switchboard_sla_open_timers)"}, tmp_path) is not None
+    nothing = 'max(switchboard_sla_open_timers{job="nothing"})'
+    assert replica_count_failures({"none": nothing}, tmp_path) is not None

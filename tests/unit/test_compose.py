@@ -364,5 +364,5 @@ def test_env_example_shows_compose_defaults_and_leaves_secrets_commented_out():
             f"{name}: .env.example says {example[name]}, compose {default}"
         )
     for name in passed_through():
-        # Copied as is, an uncommented `NAME=` would set the variable empty, which ingest takes as a secret.
+        # A secret is the user's to fill in: the example sets none, not even empty (which reads as unset).
         assert example[name][1], f"{name} is not commented out in .env.example"
