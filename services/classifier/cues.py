@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from classifier import lexicon as lx
 from classifier import model as baseline
@@ -57,29 +58,64 @@ def _index(tables: dict[str, lx.Terms]) -> dict[str, list[_Term]]:
 _INDEX = _index(TABLES)
 
 
+# Terms of several words, by their first word (which is never a prefix: only a term's last word can be),
+# then by their second word when it must match exactly (else under "*": a prefix, checked in full).
+def _by_two_words(index: dict[str, list[_Term]]) -> dict[str, dict[str, list[_Term]]]:
+    found: dict[str, dict[str, list[_Term]]] = {}
+    for terms in index.values():
+        for term in terms:
+            if len(term.words) > 1:
+                second = "*" if term.prefix and len(term.words) == 2 else term.words[1]
+                found.setdefault(term.words[0], {}).setdefault(second, []).append(term)
+    return found
+
+
+_MULTI_WORD = _by_two_words(_INDEX)
+
+
 def _matches(term: _Term, tokens: list[str], at: int) -> int:
     """Return how many tokens the term covers from position `at`, or 0 when it does not match there."""
-    n = len(term.words)
+    words = term.words
+    n = len(words)
     if at + n > len(tokens):
         return 0
-    head, last = term.words[:-1], term.words[-1]
-    if tuple(tokens[at : at + n - 1]) != head:
-        return 0
+    # Word by word, so that most candidates are dropped at their second word without building anything.
+    for k in range(n - 1):
+        if tokens[at + k] != words[k]:
+            return 0
     word = tokens[at + n - 1]
-    return n if (word.startswith(last) if term.prefix else word == last) else 0
+    return n if (word.startswith(words[-1]) if term.prefix else word == words[-1]) else 0
+
+
+@lru_cache(maxsize=65_536)
+def _single_word_terms(token: str) -> tuple[_Term, ...]:
+    """Return the one-word terms a token matches by itself; tokens repeat, so each is looked at once."""
+    return tuple(
+        term
+        for term in (*_INDEX.get(token, ()), *_INDEX.get(f"*{token[:2]}", ()))
+        if len(term.words) == 1
+        and (token.startswith(term.words[0]) if term.prefix else token == term.words[0])
+    )
 
 
 def find(tokens: list[str]) -> list[Cue]:
     """Return every lexicon term found in the normalised tokens, once per table and matched text."""
     found: dict[tuple[str, str], Cue] = {}
+
+    def keep(term: _Term, text: str) -> None:
+        key = (term.table, text)
+        if key not in found or found[key].weight < term.weight:
+            found[key] = Cue(term.table, text, term.weight, term.lang)
+
     for at, token in enumerate(tokens):
-        for term in (*_INDEX.get(token, ()), *_INDEX.get(f"*{token[:2]}", ())):
-            n = _matches(term, tokens, at)
-            if n:
-                text = " ".join(tokens[at : at + n])
-                key = (term.table, text)
-                if key not in found or found[key].weight < term.weight:
-                    found[key] = Cue(term.table, text, term.weight, term.lang)
+        for term in _single_word_terms(token):
+            keep(term, token)
+        following = _MULTI_WORD.get(token)
+        if following and at + 1 < len(tokens):
+            for term in (*following.get(tokens[at + 1], ()), *following.get("*", ())):
+                n = _matches(term, tokens, at)
+                if n:
+                    keep(term, " ".join(tokens[at : at + n]))
     return list(found.values())
 
 
@@ -96,10 +132,7 @@ def language(tokens: list[str], cues: Iterable[Cue], hint: str | None) -> str:
 
     The same rule as the baseline's, which keeps it private.
     """
-    counts = dict.fromkeys(LANGUAGES, 0)
-    for token in tokens:
-        for lang in LANGUAGES:
-            counts[lang] += token in lx.STOPWORDS[lang]
+    counts = {lang: sum(map(lx.STOPWORDS[lang].__contains__, tokens)) for lang in LANGUAGES}
     for cue in cues:
         if cue.lang in counts:
             counts[cue.lang] += 1

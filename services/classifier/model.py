@@ -7,6 +7,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import lru_cache
+from itertools import chain
 
 from switchboard.contract import Classification
 
@@ -66,6 +68,8 @@ _RATING = re.compile(
 _VARIATION = "\ufe0f"
 _STAR_RUN = re.compile(f"(★+)☆*|((?:⭐{_VARIATION}?){{2,5}})")
 _EMOJI = re.compile("|".join(re.escape(e) for e in sorted(lx.EMOJI, key=len, reverse=True)))
+_DIGIT = re.compile(r"\d")
+_ASCII_EMOJI = re.compile("|".join(re.escape(e) for e in lx.EMOJI if e.isascii()))
 _NUMERO = re.compile(r"\bn[°º]", re.IGNORECASE)
 _APOSTROPHE = re.compile("['\u2019\u2018`\u00b4]")
 _TOKEN = re.compile(r"[@#]?\w+|[?!]+|[.,;:]+")
@@ -118,17 +122,27 @@ def _compile(tables: dict[str, lx.Terms]) -> tuple[dict[str, list[_Term]], dict[
 _BY_FIRST, _PREFIXES = _compile(lx.TABLES)
 
 
-def _strip_accents(text: str) -> str:
-    """Drop diacritics so "reçu", "recu" and "réçu" match the same term."""
-    if text.isascii():
-        return text
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return plain.replace("œ", "oe").replace("æ", "ae").replace("ß", "ss")
+class _Plain(dict):
+    """A `str.translate` table: each character unaccented, apostrophes as spaces; worked out on first sight.
+
+    Unaccenting character by character is the same as unaccenting a whole text: decomposition works per
+    character, and the combining marks it yields, whose order it may change, are all dropped.
+    """
+
+    def __missing__(self, code: int) -> str:
+        decomposed = unicodedata.normalize("NFKD", chr(code))
+        plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+        plain = _APOSTROPHE.sub(" ", plain.replace("œ", "oe").replace("æ", "ae").replace("ß", "ss"))
+        self[code] = plain
+        return plain
 
 
+_PLAIN = _Plain()
+
+
+@lru_cache(maxsize=65_536)
 def _tokens(token: str) -> list[str]:
-    """Return the normalised tokens of one raw token."""
+    """Return the normalised tokens of one raw token (cached: tokens repeat; callers must not mutate)."""
     if token[0] in "?!":
         return ["?" if "?" in token else "!"]
     if token[0] in ".,;:":
@@ -142,21 +156,39 @@ def _tokens(token: str) -> list[str]:
     return lx.REWRITES.get(token, token).split()
 
 
+def _star_rating(match: re.Match[str]) -> str:
+    return f" stars_{len(match.group(1) or match.group(2).replace(_VARIATION, ''))} "
+
+
 def normalise(text: str) -> str:
     """Return the form the lexicon is matched against: lowercase, unaccented tokens joined by spaces."""
-    text = _URL.sub(" url ", text)
-    text = _EMAIL.sub(" emailaddr ", text)
-    text = _DOMAIN.sub(" url ", text)
-    text = _RATING.sub(lambda m: f" stars_{m.group(1) or m.group(2)} ", text)
-    text = _STAR_RUN.sub(lambda m: f" stars_{len(m.group(1) or m.group(2).replace(_VARIATION, ''))} ", text)
-    text = _CARD.sub(" cardnumber ", text)
-    text = _PHONE.sub(" phonenumber ", text)
-    text = _LONG_NUMBER.sub(" longnumber ", text)
-    text = _EMOJI.sub(lambda m: f" {lx.EMOJI[m.group()]} ", text)
-    text = _NUMERO.sub(" numero ", text)
-    text = _APOSTROPHE.sub(" ", _strip_accents(text.lower()))
+    # Each pattern runs only when the text holds a character it needs: most messages need few of them,
+    # and normalising is on the path of every message.
+    low = text.lower()
+    if "http" in low or "www" in low:
+        text = _URL.sub(" url ", text)
+    if "@" in text:
+        text = _EMAIL.sub(" emailaddr ", text)
+    if "." in text:
+        text = _DOMAIN.sub(" url ", text)
+    if "/" in text or "star" in low or "toile" in low:
+        text = _RATING.sub(lambda m: f" stars_{m.group(1) or m.group(2)} ", text)
+    if "★" in text or "⭐" in text:
+        text = _STAR_RUN.sub(
+            lambda m: f" stars_{len(m.group(1) or m.group(2).replace(_VARIATION, ''))} ", text
+        )
+    if _DIGIT.search(text):
+        text = _CARD.sub(" cardnumber ", text)
+        text = _PHONE.sub(" phonenumber ", text)
+        text = _LONG_NUMBER.sub(" longnumber ", text)
+    if not text.isascii() or _ASCII_EMOJI.search(text):
+        text = _EMOJI.sub(lambda m: f" {lx.EMOJI[m.group()]} ", text)
+    if "°" in text or "º" in text:
+        text = _NUMERO.sub(" numero ", text)
+    # Unaccented ("reçu", "recu" and "réçu" match the same term), apostrophes as spaces.
+    text = text.lower().translate(_PLAIN)
     text = _REPEATED.sub(r"\1\1", text)
-    return " ".join(t for raw in _TOKEN.findall(text) for t in _tokens(raw))
+    return " ".join(chain.from_iterable(map(_tokens, _TOKEN.findall(text))))
 
 
 def _match(padded: str, tokens: Iterable[str]) -> dict[str, list[_Hit]]:

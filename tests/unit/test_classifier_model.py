@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import unicodedata
 
-from classifier import lexicon
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from classifier import lexicon, model
 from classifier.model import MODEL_VERSION, classify, normalise
 
 
@@ -385,3 +389,53 @@ def test_every_lexicon_term_is_written_in_normalised_form():
                 stem = term.rstrip("*")
                 expected = f"{stem} {stem[1:]}" if stem.startswith("#") else stem
                 assert normalise(stem) == expected, term
+
+
+def _normalise_unguarded(text: str) -> str:
+    """`normalise` with every substitution applied whatever the text holds, and the whole text unaccented
+    at once: the reference for its guards and its per-character table."""
+    text = model._URL.sub(" url ", text)
+    text = model._EMAIL.sub(" emailaddr ", text)
+    text = model._DOMAIN.sub(" url ", text)
+    text = model._RATING.sub(lambda m: f" stars_{m.group(1) or m.group(2)} ", text)
+    text = model._STAR_RUN.sub(model._star_rating, text)
+    text = model._CARD.sub(" cardnumber ", text)
+    text = model._PHONE.sub(" phonenumber ", text)
+    text = model._LONG_NUMBER.sub(" longnumber ", text)
+    text = model._EMOJI.sub(lambda m: f" {model.lx.EMOJI[m.group()]} ", text)
+    text = model._NUMERO.sub(" numero ", text)
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    text = "".join(c for c in decomposed if not unicodedata.combining(c))
+    text = text.replace("œ", "oe").replace("æ", "ae").replace("ß", "ss")
+    text = model._APOSTROPHE.sub(" ", text)
+    text = model._REPEATED.sub(r"\1\1", text)
+    return " ".join(t for raw in model._TOKEN.findall(text) for t in model._tokens(raw))
+
+
+PIECES = st.sampled_from(
+    [
+        "http://a.co/x",
+        "WWW.shop.fr",
+        "a@b.com",
+        "4/5",
+        "3 étoiles",
+        "★★☆",
+        "⭐⭐⭐",
+        "06 12 34 56 78",
+        "4970 1234 5678 9012",
+        "n° 123456789",
+        ":)",
+        "<3",
+        "😡",
+        "l'appli",
+        "Star",
+        "trooop",
+        " ",
+        "reçu",
+    ]
+)
+
+
+@given(st.lists(st.one_of(PIECES, st.text(max_size=12)), max_size=8).map("".join))
+def test_normalising_skips_a_pattern_only_when_it_could_not_match(text):
+    assert normalise(text) == _normalise_unguarded(text)
