@@ -389,6 +389,7 @@ def test_the_catalogue_names_the_gauges_every_replica_reports_alike():
         "switchboard_router_open_cases": ["queue"],
         "switchboard_router_oldest_open_case_age_seconds": ["queue"],
         "switchboard_router_handoff_pending": [],
+        "switchboard_sla_next_deadline_seconds": [],
     }
 
 
