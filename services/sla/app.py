@@ -67,6 +67,19 @@ async def fire_due(timers: TimerStore, publisher: Publisher, deps: handlers.Deps
     return len(claimed)
 
 
+async def report_next_deadline(timers: TimerStore, deps: handlers.Deps, metrics: SlaMetrics) -> None:
+    """Read the earliest due entry from Redis and report how far away it is."""
+    try:
+        due = await timers.next_due()
+    except Exception:
+        # Unknown rather than stale: a frozen "3 s away" would hide deadlines passing. The firing step
+        # of the same tick has already logged what is wrong with Redis.
+        metrics.deadline(None, deps.clock())
+        log.debug("reading the next deadline failed", exc_info=True)
+        return
+    metrics.deadline(due, deps.clock())
+
+
 async def run_ticker(
     timers: TimerStore, publisher: Publisher, deps: handlers.Deps, metrics: SlaMetrics, tick: float
 ) -> None:
@@ -85,6 +98,8 @@ async def run_ticker(
         except Exception:
             # Claimed entries stay in `firing` and come back after the lease: nothing is lost.
             log.warning("firing due timers failed", exc_info=True)
+        # Also after a failed firing: entries that could not be published stay due and show as overdue.
+        await report_next_deadline(timers, deps, metrics)
         await asyncio.sleep(tick)
 
 
@@ -94,7 +109,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     registry = CollectorRegistry()
     bus_metrics = BusMetrics(NAME, registry)
     metrics = SlaMetrics(registry)
-    policies = live_policies(settings, lambda outcome: metrics.reloads.labels(outcome).inc())
+
+    def reloaded(outcome: str) -> None:
+        metrics.reloads.labels(outcome).inc()
+        if outcome == "loaded":
+            metrics.declare(policies.current)
+
+    policies = live_policies(settings, reloaded)
+    metrics.declare(policies.current)
     checks: dict = {}
 
     @asynccontextmanager

@@ -132,6 +132,10 @@ class TimerStore(Protocol):
         """Count running timers."""
         ...
 
+    async def next_due(self) -> datetime | None:
+        """Return when the earliest entry not yet claimed is due, or None when nothing is."""
+        ...
+
 
 class RedisTimerStore:
     """The timers of every SLA instance, in one Redis."""
@@ -218,6 +222,11 @@ class RedisTimerStore:
     async def open_count(self) -> int:
         """Count running timers."""
         return int(await self._redis.scard(self._open))
+
+    async def next_due(self) -> datetime | None:
+        """Return when the earliest entry not yet claimed is due, or None when nothing is."""
+        first = await self._redis.zrange(self._due, 0, 0, withscores=True)
+        return datetime.fromtimestamp(float(first[0][1]), UTC) if first else None
 
 
 class CaseState(Protocol):

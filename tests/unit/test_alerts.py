@@ -338,6 +338,14 @@ def test_every_dashboard_query_parses_with_promtool(tmp_path: Path):
     assert errors is None, errors
 
 
+def test_a_zero_fallback_never_adds_a_series_beside_the_real_ones():
+    # `x or vector(0)` keeps the unlabelled 0 beside every labelled series of x; `or on()` adds it only
+    # when x is empty, which is what a panel that must never be blank needs.
+    for name, queries in dashboard_queries().items():
+        for where, expr in queries.items():
+            assert not re.search(r"\bor\s+vector\(", expr), f"{name} {where}: use `or on() vector(0)`"
+
+
 def test_the_query_check_reports_a_query_that_does_not_parse(tmp_path: Path):
     errors = parse_errors({"ok": "sum(rate(up[$__rate_interval]))", "broken": "sum(rate(up[5m])"}, tmp_path)
     assert errors is not None and '"broken"' in errors
@@ -389,6 +397,7 @@ def test_the_catalogue_names_the_gauges_every_replica_reports_alike():
         "switchboard_router_open_cases": ["queue"],
         "switchboard_router_oldest_open_case_age_seconds": ["queue"],
         "switchboard_router_handoff_pending": [],
+        "switchboard_sla_next_deadline_seconds": [],
     }
 
 
