@@ -37,6 +37,22 @@ BATCH_EXAMPLE = {
         },
     ]
 }
+MESSAGE_EXAMPLES = {
+    "tweet": {"summary": "A public mention", "value": MESSAGE_EXAMPLE},
+    "chat": {
+        "summary": "A web chat message with its own conversation id",
+        "value": {
+            "channel": "chat",
+            "external_id": "chat-20261122-0007",
+            "conversation_id": "chat:session:9f2c",
+            "author": {"id": "visitor-5521", "name": "Léa"},
+            "text": "Bonjour, ma box redémarre toute seule depuis hier.",
+            "created_at": "2026-11-22T09:16:02+01:00",
+            "language": "fr",
+            "metadata": {"page": "/assistance/box"},
+        },
+    },
+}
 ACTIVITY_EXAMPLE = {"type": "responded", "at": "2026-11-22T09:40:00Z", "agent": "agent-17"}
 
 

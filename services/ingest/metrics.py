@@ -7,6 +7,8 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from switchboard.metrics import Children
+
 
 class IngestMetrics:
     """What ops watch at the front door."""
@@ -70,6 +72,7 @@ class RequestMetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: IngestMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._children = Children()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,5 +92,5 @@ class RequestMetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            self.metrics.requests.labels(template, str(status)).inc()
-            self.metrics.duration.labels(template).observe(time.perf_counter() - started)
+            self._children(self.metrics.requests, (template, str(status))).inc()
+            self._children(self.metrics.duration, (template,)).observe(time.perf_counter() - started)

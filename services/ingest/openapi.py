@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from ingest.api import BATCH_EXAMPLE, BatchIn
+from ingest.api import BATCH_EXAMPLE, MESSAGE_EXAMPLES, BatchIn, MessageIn
 from ingest.channels import email, meta, sms, x
 
 SECURITY_SCHEMES = {
@@ -212,6 +212,10 @@ EXTRA: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", x.PATH): {
         "openapi": lambda: json_body(x.Payload, "X", X_EXAMPLES),
         "responses": {400: BAD_BODY},
+    },
+    ("POST", "/v1/messages"): {
+        # The route reads its raw body (the model's JSON validator over the bytes), so its body is declared.
+        "openapi": lambda: json_body(MessageIn, "", MESSAGE_EXAMPLES),
     },
     ("POST", "/v1/messages/batch"): {
         # The route reads its raw body (one validation pass for a whole valid batch), so its body is

@@ -6,7 +6,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from ingest.answers import store_or_refuse, unavailable
 from ingest.api import (
     ACTIVITY_EXAMPLE,
-    MESSAGE_EXAMPLE,
     Accepted,
     ActivityAccepted,
     ActivityIn,
@@ -31,6 +30,7 @@ from ingest.openapi import GUARDED, SECURITY, error
 from switchboard.contract import CaseActivity, CaseActivityRecorded, derive_id
 
 _ITEM = TypeAdapter(MessageIn)
+M = TypeVar("M", bound=BaseModel)
 
 
 class _AllValid(BaseModel):
@@ -43,22 +43,6 @@ class _AllValid(BaseModel):
 
 _ALL_VALID = TypeAdapter(_AllValid)
 
-MESSAGE_EXAMPLES = {
-    "tweet": {"summary": "A public mention", "value": MESSAGE_EXAMPLE},
-    "chat": {
-        "summary": "A web chat message with its own conversation id",
-        "value": {
-            "channel": "chat",
-            "external_id": "chat-20261122-0007",
-            "conversation_id": "chat:session:9f2c",
-            "author": {"id": "visitor-5521", "name": "Léa"},
-            "text": "Bonjour, ma box redémarre toute seule depuis hier.",
-            "created_at": "2026-11-22T09:16:02+01:00",
-            "language": "fr",
-            "metadata": {"page": "/assistance/box"},
-        },
-    },
-}
 ACTIVITY_EXAMPLES = {
     "responded": {"summary": "An agent answered", "value": ACTIVITY_EXAMPLE},
     "reassigned": {
@@ -80,6 +64,38 @@ DUPLICATE = {
     "model": Accepted,
     "description": "Already received: the original message id, not published again.",
 }
+
+
+def read_json(body: bytes) -> Any:
+    """Parse a body as FastAPI does (Python's json), or raise the 422 FastAPI would."""
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        where, reason = getattr(exc, "pos", 0), getattr(exc, "msg", str(exc))
+        error = {"type": "json_invalid", "loc": ("body", where), "msg": "JSON decode error", "input": {}}
+        raise RequestValidationError([{**error, "ctx": {"error": reason}}]) from None
+
+
+def validate_python(data: Any, model: type[M]) -> M:
+    """Validate parsed JSON as a body, or raise the 422 FastAPI would, field by field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
+
+
+def validate_body(body: bytes, model: type[M]) -> M:
+    """Validate a raw JSON body: in one pass over the bytes when it is valid, else as FastAPI would.
+
+    Reading the bytes with the model's own JSON validator skips Python's json and FastAPI's body
+    handling, a good share of a small request's cost; an invalid body takes FastAPI's path, so the
+    422 names the same fields in the same words as on every other route.
+    """
+    try:
+        return model.model_validate_json(body)
+    except ValidationError:
+        return validate_python(read_json(body), model)
 
 
 def describe(exc: ValidationError) -> str:
@@ -111,9 +127,8 @@ def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics)
         responses={200: DUPLICATE, **GUARDED, 422: INVALID},
         **guarded,
     )
-    async def post_message(
-        item: Annotated[MessageIn, Body(openapi_examples=MESSAGE_EXAMPLES)],
-    ) -> JSONResponse:
+    async def post_message(request: Request) -> JSONResponse:
+        item = validate_body(await request.body(), MessageIn)
         check_text(item)
         (outcome,) = await store_or_refuse(gate(), [item], settings.retry_after_seconds, "message")
         event, status = outcome.event, outcome.status
@@ -183,20 +198,7 @@ def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics)
 
     def validate_items(body: bytes) -> tuple[list[tuple[int, MessageIn]], list[dict[str, Any]]]:
         """Validate a batch item by item, so one bad item is reported and does not refuse the others."""
-        # Parsed as FastAPI parses bodies (Python's json), so the errors are the same as on other routes, and
-        # an item whose text no UTF-8 record can hold is reported as that item's error.
-        try:
-            data = json.loads(body)
-        except ValueError as exc:
-            where = getattr(exc, "pos", 0)
-            reason = getattr(exc, "msg", str(exc))
-            error = {"type": "json_invalid", "loc": ("body", where), "msg": "JSON decode error", "input": {}}
-            raise RequestValidationError([{**error, "ctx": {"error": reason}}]) from None
-        try:
-            batch = BatchIn.model_validate(data)
-        except ValidationError as exc:
-            errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-            raise RequestValidationError(errors) from None
+        batch = validate_python(read_json(body), BatchIn)
         items: list[tuple[int, MessageIn]] = []
         invalid: list[dict[str, Any]] = []
         for index, raw in enumerate(batch.messages):
