@@ -161,7 +161,9 @@ def default_model(cache: Path | str | None = None, *, seed: int = 0, corpus: Pat
             return load(target)
         except ArtefactError:
             shutil.rmtree(target, ignore_errors=True)
-    model = train(examples, seed=seed)
+    # No held-out twin here: a service starting should not fit the model twice; `switchboard train`
+    # scores one.
+    model = train(examples, seed=seed, holdout=0)
     directory.mkdir(parents=True, exist_ok=True)
     # Build beside the target and rename: replicas starting together never read half an artefact.
     staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=directory))
