@@ -219,11 +219,15 @@ class TrainedModel:
         tone_score = np.clip(p["sentiment"][:, self._positive] - p["sentiment"][:, self._negative], -1.0, 1.0)
         # Each feature's push toward its message's category: weight times TF-IDF value, signed so that
         # positive favours the chosen label (the category head has one output, for its second label).
-        toward = np.where(best == 1, 1.0, -1.0)[np.repeat(np.arange(len(items)), np.diff(matrix.indptr))]
-        pushes = (
-            toward * self._weights[matrix.indices, self._columns["category"].start] * matrix.data
-        ).tolist()
-        features = matrix.indices.tolist()
+        row_of = np.repeat(np.arange(len(items)), np.diff(matrix.indptr))
+        push = (
+            np.where(best == 1, 1.0, -1.0)[row_of]
+            * self._weights[matrix.indices, self._columns["category"].start]
+        )
+        push *= matrix.data
+        # Every message's features strongest push first, sorted for the whole batch in one pass.
+        order = np.lexsort((-push, row_of))
+        pushes, features = push[order].tolist(), matrix.indices[order].tolist()
         results = []
         for i, (item, message) in enumerate(zip(items, parsed, strict=True)):
             category = classes["category"][best[i]]
@@ -312,18 +316,15 @@ class TrainedModel:
     def _explain(self, features: list[int], pushes: list[float], parsed: _Parsed) -> list[str]:
         """Name the words of the message that pushed most toward its category (weight x TF-IDF value).
 
-        `pushes` are each feature's push toward the chosen category; only the strongest few are turned
-        back into words, the rest barely move the ranking.
+        `features` and their `pushes` toward the chosen category come strongest first; only the first
+        few are turned back into words, the rest barely move the ranking.
         """
-        top = sorted(range(len(pushes)), key=pushes.__getitem__, reverse=True)[:EXPLAINED_FEATURES]
         stem_start, cue_start = self._offsets[1], self._offsets[2]
         stems: dict[int, list[str]] | None = None
         credit: dict[str, float] = {}
-        for i in top:
-            push = pushes[i]
+        for push, feature in zip(pushes[:EXPLAINED_FEATURES], features[:EXPLAINED_FEATURES], strict=True):
             if push <= 0:
                 break
-            feature = features[i]
             if feature < stem_start:
                 owners = [self._names[feature]]
             elif feature < cue_start:

@@ -69,6 +69,8 @@ _VARIATION = "\ufe0f"
 _STAR_RUN = re.compile(f"(★+)☆*|((?:⭐{_VARIATION}?){{2,5}})")
 _EMOJI = re.compile("|".join(re.escape(e) for e in sorted(lx.EMOJI, key=len, reverse=True)))
 _DIGIT = re.compile(r"\d")
+# What every match of _DOMAIN ends with; far cheaper to look for than the whole pattern.
+_TLD = re.compile(r"\.(?:com|net|org|io|co|fr|info|biz|xyz|ly|me|shop|site)\b", re.IGNORECASE)
 _ASCII_EMOJI = re.compile("|".join(re.escape(e) for e in lx.EMOJI if e.isascii()))
 _NUMERO = re.compile(r"\bn[°º]", re.IGNORECASE)
 _APOSTROPHE = re.compile("['\u2019\u2018`\u00b4]")
@@ -169,7 +171,7 @@ def normalise(text: str) -> str:
         text = _URL.sub(" url ", text)
     if "@" in text:
         text = _EMAIL.sub(" emailaddr ", text)
-    if "." in text:
+    if _TLD.search(text):
         text = _DOMAIN.sub(" url ", text)
     if "/" in text or "star" in low or "toile" in low:
         text = _RATING.sub(lambda m: f" stars_{m.group(1) or m.group(2)} ", text)
