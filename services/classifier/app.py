@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from classifier import handlers
-from classifier.choice import load_classifier
+from classifier.choice import load_model
 from classifier.config import Settings
 from classifier.metrics import ClassifierMetrics
 from switchboard.metrics import BusMetrics
@@ -27,9 +27,9 @@ def create_app(settings: Settings | None = None, deps: handlers.Deps | None = No
     bus_metrics = BusMetrics(NAME, registry)
     metrics = ClassifierMetrics(registry)
     if deps is None:
-        classify, version = load_classifier(settings.model, settings.model_cache)
-        log.info("classifier model %s", version)
-        deps = handlers.Deps(classify=classify, on_classified=metrics.observe)
+        model = load_model(settings.model, settings.model_cache)
+        log.info("classifier model %s", model.version)
+        deps = handlers.Deps(model=lambda: model, on_classified=metrics.observe)
     checks: dict = {}
 
     @asynccontextmanager

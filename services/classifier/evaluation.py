@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from classifier import model as baseline
+from classifier.choice import Lexicon
 from classifier.examples import Example, Inbound
 from switchboard.contract import MARKETING_INTENTS, SUPPORT_INTENTS, Classification
 
@@ -26,23 +26,8 @@ class Classifier(Protocol):
     def classify_many(self, items: Sequence[Inbound]) -> list[Classification]: ...
 
 
-class Baseline:
-    """The lexicon baseline behind the batch interface, so both models are scored the same way."""
-
-    version = baseline.MODEL_VERSION
-
-    def classify_many(self, items: Sequence[Inbound]) -> list[Classification]:
-        """Classify each message with the lexicon."""
-        return [
-            baseline.classify(
-                i.text,
-                channel=i.channel,
-                visibility=i.visibility,
-                followers=i.followers,
-                language_hint=i.language_hint,
-            )
-            for i in items
-        ]
+# The lexicon behind the batch interface, so both models are scored the same way.
+Baseline = Lexicon
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from collections.abc import Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from switchboard.contract import Classification
+from switchboard.metrics import Children
 
 
 class ClassifierMetrics:
@@ -24,8 +28,12 @@ class ClassifierMetrics:
             buckets=(0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
             registry=registry,
         )
+        self._child = Children()
 
-    def observe(self, classification: Classification) -> None:
-        """Count one decision."""
-        self.classified.labels(classification.category, classification.language).inc()
-        self.confidence.labels(classification.category).observe(classification.confidence)
+    def observe(self, classifications: Sequence[Classification]) -> None:
+        """Count a batch of decisions: one increment per category and language, one observation each."""
+        child = self._child
+        for labels, n in Tally((c.category, c.language) for c in classifications).items():
+            child(self.classified, labels).inc(n)
+        for c in classifications:
+            child(self.confidence, (c.category,)).observe(c.confidence)
