@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any, Literal
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from prometheus_client import CollectorRegistry
 
 from classifier import handlers
-from classifier.choice import load_model
+from classifier.choice import BatchModel, load_model
 from classifier.config import Settings
+from classifier.holder import LIVE, ModelHolder, ReloadError
 from classifier.metrics import ClassifierMetrics
 from switchboard.metrics import BusMetrics
 from switchboard.service import consuming, open_infra, ops_router
@@ -20,16 +24,21 @@ NAME = "classifier"
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, deps: handlers.Deps | None = None) -> FastAPI:
-    """Build the classifier's app; its lifespan runs the consumer loop."""
+def create_app(settings: Settings | None = None, load: Callable[[str], BatchModel] | None = None) -> FastAPI:
+    """Build the classifier's app; its lifespan runs the consumer loop and the model directory watch.
+
+    `load` turns a model spec (`learned`, `lexicon` or a directory) into a model; tests pass fakes.
+    """
     settings = settings or Settings()
     registry = CollectorRegistry()
     bus_metrics = BusMetrics(NAME, registry)
     metrics = ClassifierMetrics(registry)
-    if deps is None:
-        model = load_model(settings.model, settings.model_cache)
-        log.info("classifier model %s", model.version)
-        deps = handlers.Deps(model=lambda: model, on_classified=metrics.observe)
+    load = load or partial(load_model, cache=settings.model_cache)
+    metrics.expect_reloads(LIVE)
+    live = ModelHolder(LIVE, settings.model, load, on_reload=metrics.reloaded, on_swap=metrics.swapped)
+    log.info("classifier model %s from %s", live.model.version, live.current.source)
+    holders = {LIVE: live}
+    deps = handlers.Deps(model=lambda: live.model, on_classified=metrics.observe)
     checks: dict = {}
 
     @asynccontextmanager
@@ -38,10 +47,41 @@ def create_app(settings: Settings | None = None, deps: handlers.Deps | None = No
             open_infra(settings, NAME) as infra,
             consuming(infra, settings, NAME, handlers.handler_table(deps), bus_metrics),
         ):
+            watchers = [asyncio.create_task(h.watch(settings.model_poll_seconds)) for h in holders.values()]
             checks.update(infra.checks)
-            yield
+            try:
+                yield
+            finally:
+                for watcher in watchers:
+                    watcher.cancel()
+                await asyncio.gather(*watchers, return_exceptions=True)
         checks.clear()
 
     app = FastAPI(title="Switchboard classifier", version="0.1.0", lifespan=lifespan)
     app.include_router(ops_router(registry, lambda: checks))
+
+    @app.get("/v1/model", summary="The models in force: version, where each came from, when it was loaded")
+    async def get_model() -> dict[str, Any]:
+        return {role: holder.describe() for role, holder in holders.items()}
+
+    @app.post(
+        "/v1/model/reload",
+        summary="Load the model again (a new artefact in its directory); a model that fails to load is "
+        "refused and the one in force keeps deciding",
+        responses={422: {"description": "The model could not be loaded; the reason says why."}},
+    )
+    async def reload_model(role: Literal["live", "shadow"] | None = None) -> dict[str, Any]:
+        if role is not None and role not in holders:
+            raise HTTPException(404, f"no {role} model is configured")
+        refused = []
+        for name, holder in holders.items():
+            if role in (None, name):
+                try:
+                    await holder.reload()
+                except ReloadError as exc:
+                    refused.append(f"{name} model refused, {holder.model.version} stays in force: {exc}")
+        if refused:
+            raise HTTPException(422, "; ".join(refused))
+        return await get_model()
+
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from switchboard.config import ServiceSettings
@@ -14,7 +15,10 @@ class Settings(ServiceSettings):
 
     port: int = 8081
     # `learned` (trained from the packaged corpus, cached), `lexicon` (the transparent baseline) or the
-    # path of a model directory written by `switchboard train`.
+    # path of a model directory written by `switchboard train`, reloaded live (POST /v1/model/reload, or
+    # on change of the directory's content).
     model: str = "learned"
     # Where the learned model is cached; unset: $XDG_CACHE_HOME or ~/.cache/switchboard/models.
     model_cache: str | None = None
+    # How often a model directory is checked for a new model.
+    model_poll_seconds: float = Field(default=2.0, gt=0)

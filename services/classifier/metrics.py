@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter as Tally
 from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from switchboard.contract import Classification
 from switchboard.metrics import Children
@@ -28,7 +28,37 @@ class ClassifierMetrics:
             buckets=(0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
             registry=registry,
         )
+        self.reloads = Counter(
+            "switchboard_classifier_model_reloads",
+            "Model reloads (HTTP or directory watch), by role and outcome.",
+            ["role", "outcome"],
+            registry=registry,
+        )
+        self.model_info = Gauge(
+            "switchboard_classifier_model_info",
+            "1 for each model in force, by role and version.",
+            ["role", "version"],
+            registry=registry,
+        )
         self._child = Children()
+
+    def expect_reloads(self, role: str) -> None:
+        """Show a role's reload series at zero from the start, so an alert sees their first increase."""
+        for outcome in ("loaded", "rejected"):
+            self.reloads.labels(role, outcome)
+
+    def reloaded(self, role: str, outcome: str) -> None:
+        """Count one reload."""
+        self.reloads.labels(role, outcome).inc()
+
+    def swapped(self, role: str, old: str | None, new: str) -> None:
+        """Mark `new` as the model of `role`, and drop the series of the model it replaced."""
+        if old is not None and old != new:
+            try:
+                self.model_info.remove(role, old)
+            except KeyError:
+                pass
+        self.model_info.labels(role, new).set(1)
 
     def observe(self, classifications: Sequence[Classification]) -> None:
         """Count a batch of decisions: one increment per category and language, one observation each."""

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
 from classifier import handlers
 from classifier import model as lexicon
+from classifier.app import create_app
+from classifier.artefact import ArtefactError
 from classifier.choice import Lexicon
+from classifier.config import Settings
 from classifier.examples import Inbound, corpus_files, read_examples
+from classifier.holder import LIVE, ModelHolder, ReloadError
 from classifier.learning import TrainedModel, train
 from classifier.metrics import ClassifierMetrics
 from switchboard.contract import (
@@ -26,6 +35,7 @@ from switchboard.contract import (
     event_type,
 )
 from switchboard.handling import BatchHandler
+from switchboard.testing import eventually
 
 CLASSIFIED = "switchboard_classifier_messages_classified_total"
 CONFIDENCE = "switchboard_classifier_confidence"
@@ -156,3 +166,199 @@ async def test_decisions_are_counted_per_category_and_language_with_their_confid
     await handlers.classify_messages(EVENTS, deps)
     total = sum(sample(registry, f"{CONFIDENCE}_count", category=c) or 0 for c in ("support", "marketing"))
     assert total == 2 * len(EVENTS)
+
+
+# Step 2: a new model without a restart, only when it loads
+
+
+class Shelf:
+    """Model directories on disk, and a loader that reads the version written in their meta.json."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.threads: list[int] = []
+        self.loads = 0
+
+    def write(self, name: str, version: str, *, broken: bool = False) -> str:
+        directory = self.root / name
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "model.pkl").write_bytes(f"weights of {version}".encode())
+        (directory / "meta.json").write_text(json.dumps({"version": version, "broken": broken}))
+        return str(directory)
+
+    def load(self, spec: str) -> Counting:
+        self.threads.append(threading.get_ident())
+        self.loads += 1
+        if spec in ("learned", "lexicon"):
+            return Counting(spec)
+        meta = json.loads((Path(spec) / "meta.json").read_text())
+        weights = (Path(spec) / "model.pkl").read_bytes()
+        if meta["broken"] or weights != f"weights of {meta['version']}".encode():
+            raise ArtefactError(f"{spec}: model.pkl does not match meta.json (damaged or edited)")
+        return Counting(meta["version"])
+
+
+@pytest.fixture
+def shelf(tmp_path: Path) -> Shelf:
+    return Shelf(tmp_path)
+
+
+class Outcomes:
+    """What a holder reported: reloads by outcome and the models marked in force, as the metrics see them."""
+
+    def __init__(self) -> None:
+        self.reloads: list[tuple[str, str]] = []
+        self.in_force: set[tuple[str, str]] = set()
+
+    def reloaded(self, role: str, outcome: str) -> None:
+        self.reloads.append((role, outcome))
+
+    def swapped(self, role: str, old: str | None, new: str) -> None:
+        self.in_force.discard((role, old))
+        self.in_force.add((role, new))
+
+
+def holder(shelf: Shelf, spec: str, outcomes: Outcomes, role: str = LIVE) -> ModelHolder:
+    return ModelHolder(role, spec, shelf.load, on_reload=outcomes.reloaded, on_swap=outcomes.swapped)
+
+
+async def test_a_reload_swaps_in_the_new_model_and_says_where_it_came_from(shelf: Shelf):
+    outcomes = Outcomes()
+    directory = shelf.write("model", "v1")
+    live = holder(shelf, directory, outcomes)
+    first = live.describe()
+    assert (first["version"], first["source"], first["last_error"]) == ("v1", directory, None)
+    assert outcomes.in_force == {("live", "v1")}
+
+    shelf.write("model", "v2")
+    loaded = await live.reload()
+    assert live.model is loaded.model and live.model.version == "v2"
+    assert live.describe()["loaded_at"] >= first["loaded_at"]
+    assert outcomes.reloads == [("live", "loaded")]
+    assert outcomes.in_force == {("live", "v2")}
+    # The model is read in a worker thread: the event loop keeps consuming meanwhile.
+    assert shelf.threads[-1] != threading.get_ident()
+
+
+async def test_a_model_that_fails_to_load_is_refused_and_the_old_one_keeps_deciding(shelf: Shelf):
+    outcomes = Outcomes()
+    directory = shelf.write("model", "v1")
+    live = holder(shelf, directory, outcomes)
+    before = live.model
+    shelf.write("model", "v2", broken=True)
+    with pytest.raises(ReloadError, match="does not match"):
+        await live.reload()
+    assert live.model is before
+    assert "does not match" in live.describe()["last_error"]
+    assert outcomes.reloads == [("live", "rejected")] and outcomes.in_force == {("live", "v1")}
+    shelf.write("model", "v3")
+    await live.reload()
+    assert live.model.version == "v3" and live.describe()["last_error"] is None
+
+
+def test_a_service_never_starts_without_a_model(shelf: Shelf):
+    directory = shelf.write("model", "v1", broken=True)
+    with pytest.raises(ArtefactError):
+        holder(shelf, directory, Outcomes())
+
+
+async def test_the_watcher_loads_a_new_model_directory_and_refuses_a_broken_one_once(shelf: Shelf):
+    outcomes = Outcomes()
+    directory = shelf.write("model", "v1")
+    live = holder(shelf, directory, outcomes)
+    watcher = asyncio.create_task(live.watch(0.01))
+    try:
+        shelf.write("model", "v2", broken=True)
+        await eventually(lambda: live.last_error is not None, timeout=5)
+        loads = shelf.loads
+        await asyncio.sleep(0.1)
+        assert shelf.loads == loads, "a refused directory is not read again until it changes"
+        assert live.model.version == "v1"
+        shelf.write("model", "v3")
+        await eventually(lambda: live.model.version == "v3", timeout=5)
+        assert outcomes.reloads == [("live", "rejected"), ("live", "loaded")]
+        assert live.describe()["digest"] == live.current.stamp.meta
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+
+
+async def test_the_watcher_waits_for_the_meta_json_that_vouches_for_a_new_pickle(shelf: Shelf):
+    outcomes = Outcomes()
+    directory = Path(shelf.write("model", "v1"))
+    live = holder(shelf, str(directory), outcomes)
+    watcher = asyncio.create_task(live.watch(0.01))
+    try:
+        # `switchboard train` replaces model.pkl first: with the old meta.json it is no model to load.
+        (directory / "model.pkl").write_bytes(b"weights of v2")
+        await asyncio.sleep(0.1)
+        assert outcomes.reloads == [] and live.model.version == "v1"
+        (directory / "meta.json").write_text(json.dumps({"version": "v2", "broken": False}))
+        await eventually(lambda: live.model.version == "v2", timeout=5)
+        # A copy that brings meta.json before model.pkl is refused at worst once, then loaded.
+        (directory / "meta.json").write_text(json.dumps({"version": "v3", "broken": False}))
+        await asyncio.sleep(0.1)
+        (directory / "model.pkl").write_bytes(b"weights of v3")
+        await eventually(lambda: live.model.version == "v3", timeout=5)
+        assert outcomes.reloads[-1] == ("live", "loaded")
+        assert outcomes.reloads.count(("live", "rejected")) <= 1
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+
+
+async def test_only_a_model_directory_is_watched(shelf: Shelf):
+    live = holder(shelf, "lexicon", Outcomes())
+    await asyncio.wait_for(live.watch(0.01), timeout=1)
+    assert live.describe()["source"] == "lexicon"
+
+
+def test_the_info_gauge_shows_one_series_per_model_in_force():
+    registry = CollectorRegistry()
+    metrics = ClassifierMetrics(registry)
+    metrics.swapped("live", None, "v1")
+    metrics.swapped("shadow", None, "v1")
+    metrics.swapped("live", "v1", "v2")
+    metrics.swapped("live", "v2", "v2")
+    info = {
+        (s.labels["role"], s.labels["version"]): s.value
+        for family in registry.collect()
+        if family.name == "switchboard_classifier_model_info"
+        for s in family.samples
+    }
+    assert info == {("live", "v2"): 1.0, ("shadow", "v1"): 1.0}
+
+
+@pytest.fixture
+async def api(shelf: Shelf):
+    directory = shelf.write("model", "v1")
+    app = create_app(Settings(model=directory), load=shelf.load)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://classifier") as c:
+        yield c
+
+
+async def test_the_model_endpoint_tells_the_version_source_and_load_time(api, shelf: Shelf):
+    body = (await api.get("/v1/model")).json()
+    assert body["live"]["version"] == "v1"
+    assert body["live"]["source"] == str(shelf.root / "model")
+    assert datetime.fromisoformat(body["live"]["loaded_at"]).tzinfo is not None
+    assert body.get("shadow") is None
+
+
+async def test_a_reload_over_http_answers_the_new_version_or_the_reason_it_was_refused(api, shelf: Shelf):
+    shelf.write("model", "v2", broken=True)
+    refused = await api.post("/v1/model/reload")
+    assert refused.status_code == 422
+    assert "live model refused, v1 stays in force" in refused.json()["detail"]
+    assert "does not match" in refused.json()["detail"]
+    assert (await api.get("/v1/model")).json()["live"]["version"] == "v1"
+
+    shelf.write("model", "v2")
+    loaded = await api.post("/v1/model/reload", params={"role": "live"})
+    assert loaded.status_code == 200 and loaded.json()["live"]["version"] == "v2"
+    scraped = (await api.get("/metrics")).text
+    assert 'switchboard_classifier_model_reloads_total{outcome="rejected",role="live"} 1.0' in scraped
+    assert 'switchboard_classifier_model_reloads_total{outcome="loaded",role="live"} 1.0' in scraped
+    assert 'switchboard_classifier_model_info{role="live",version="v2"} 1.0' in scraped
+    assert 'version="v1"' not in scraped
+    assert (await api.post("/v1/model/reload", params={"role": "shadow"})).status_code == 404
