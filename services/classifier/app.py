@@ -13,9 +13,9 @@ from fastapi import FastAPI, HTTPException
 from prometheus_client import CollectorRegistry
 
 from classifier import handlers
-from classifier.choice import BatchModel, load_model
+from classifier.choice import LIVE, SHADOW, BatchModel, load_model
 from classifier.config import Settings
-from classifier.holder import LIVE, ModelHolder, ReloadError
+from classifier.holder import ModelHolder, ReloadError
 from classifier.metrics import ClassifierMetrics
 from switchboard.metrics import BusMetrics
 from switchboard.service import consuming, open_infra, ops_router
@@ -34,11 +34,29 @@ def create_app(settings: Settings | None = None, load: Callable[[str], BatchMode
     bus_metrics = BusMetrics(NAME, registry)
     metrics = ClassifierMetrics(registry)
     load = load or partial(load_model, cache=settings.model_cache)
-    metrics.expect_reloads(LIVE)
-    live = ModelHolder(LIVE, settings.model, load, on_reload=metrics.reloaded, on_swap=metrics.swapped)
-    log.info("classifier model %s from %s", live.model.version, live.current.source)
-    holders = {LIVE: live}
-    deps = handlers.Deps(model=lambda: live.model, on_classified=metrics.observe)
+    holders: dict[str, ModelHolder] = {}
+    for role, spec in ((LIVE, settings.model), (SHADOW, settings.shadow_model)):
+        if spec is not None:
+            metrics.expect_reloads(role)
+            holders[role] = ModelHolder(
+                role,
+                spec,
+                load,
+                # A shadow that cannot load must not keep the live model from classifying.
+                required=role == LIVE,
+                on_reload=metrics.reloaded,
+                on_swap=metrics.swapped,
+            )
+            log.info("%s model %s from %s", role, holders[role].version, spec)
+    live, shadow = holders[LIVE], holders.get(SHADOW)
+    deps = handlers.Deps(
+        model=lambda: live.model,
+        shadow=lambda: shadow.model if shadow is not None else None,
+        on_classified=metrics.observe,
+        on_timed=metrics.timed,
+        on_compared=metrics.compared,
+        on_shadow_failed=metrics.shadow_failed,
+    )
     checks: dict = {}
 
     @asynccontextmanager
@@ -62,7 +80,7 @@ def create_app(settings: Settings | None = None, load: Callable[[str], BatchMode
 
     @app.get("/v1/model", summary="The models in force: version, where each came from, when it was loaded")
     async def get_model() -> dict[str, Any]:
-        return {role: holder.describe() for role, holder in holders.items()}
+        return {role: holders[role].describe() if role in holders else None for role in (LIVE, SHADOW)}
 
     @app.post(
         "/v1/model/reload",
@@ -79,7 +97,8 @@ def create_app(settings: Settings | None = None, load: Callable[[str], BatchMode
                 try:
                     await holder.reload()
                 except ReloadError as exc:
-                    refused.append(f"{name} model refused, {holder.model.version} stays in force: {exc}")
+                    kept = holder.version or "no model"
+                    refused.append(f"{name} model refused, {kept} stays in force: {exc}")
         if refused:
             raise HTTPException(422, "; ".join(refused))
         return await get_model()

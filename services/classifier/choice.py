@@ -17,6 +17,9 @@ Classify = Callable[..., Classification]
 
 LEARNED = "learned"
 LEXICON = "lexicon"
+# The roles a model plays in the service: the live one decides, a shadow one only decides for comparison.
+LIVE = "live"
+SHADOW = "shadow"
 
 
 class BatchModel(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from switchboard.config import ServiceSettings
+from switchboard.config import OptionalPath, ServiceSettings
 
 
 class Settings(ServiceSettings):
@@ -20,5 +20,8 @@ class Settings(ServiceSettings):
     model: str = "learned"
     # Where the learned model is cached; unset: $XDG_CACHE_HOME or ~/.cache/switchboard/models.
     model_cache: str | None = None
+    # A candidate that decides every batch too, for comparison only (metrics): `learned`, `lexicon` or a
+    # model directory, reloaded like the live one. Unset (or blank): no shadow.
+    shadow_model: OptionalPath = None
     # How often a model directory is checked for a new model.
     model_poll_seconds: float = Field(default=2.0, gt=0)

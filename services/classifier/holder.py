@@ -22,9 +22,6 @@ from classifier.choice import LEARNED, LEXICON, BatchModel
 
 log = logging.getLogger(__name__)
 
-LIVE = "live"
-SHADOW = "shadow"
-
 
 class ReloadError(Exception):
     """A model that could not be loaded; the one in force stays."""
@@ -71,10 +68,15 @@ class ModelHolder:
         spec: str,
         load: Callable[[str], BatchModel],
         *,
+        required: bool = True,
         on_reload: Callable[[str, str], None] = lambda _role, _outcome: None,
         on_swap: Callable[[str, str | None, str], None] = lambda _role, _old, _new: None,
     ) -> None:
-        """Load the model named by `spec` now; a failure raises, so a service never starts without one."""
+        """Load the model named by `spec` now.
+
+        When the role is `required` a failure raises, so a service never starts without its live model;
+        otherwise (a shadow) the role starts empty, says why, and a later reload may fill it.
+        """
         self.role = role
         self.spec = spec
         self._load = load
@@ -84,13 +86,26 @@ class ModelHolder:
         self.last_error: str | None = None
         # The stamp of a directory already refused, so the watcher does not refuse it again every tick.
         self._rejected: Stamp | None = None
-        self.current = self._read(self._stamp())
+        self.current: Loaded | None = None
+        at = self._stamp()
+        try:
+            self.current = self._read(at)
+        except Exception as exc:
+            if required:
+                raise
+            self._refuse(exc, at)
+            return
         on_swap(role, None, self.current.model.version)
 
     @property
-    def model(self) -> BatchModel:
-        """Return the model in force."""
-        return self.current.model
+    def model(self) -> BatchModel | None:
+        """Return the model in force (always one for a required role)."""
+        return self.current.model if self.current is not None else None
+
+    @property
+    def version(self) -> str | None:
+        """Return the version of the model in force."""
+        return self.current.model.version if self.current is not None else None
 
     @property
     def directory(self) -> Path | None:
@@ -105,6 +120,19 @@ class ModelHolder:
         model = self._load(self.spec)
         return Loaded(model, str(self.directory or self.spec), datetime.now(UTC), at)
 
+    def _refuse(self, exc: Exception, at: Stamp | None) -> ReloadError:
+        self.last_error = str(exc) or type(exc).__name__
+        self._rejected = at
+        self._on_reload(self.role, "rejected")
+        log.warning(
+            "%s model from %s rejected, %s stays in force: %s",
+            self.role,
+            self.spec,
+            self.version or "no model",
+            self.last_error,
+        )
+        return ReloadError(self.last_error)
+
     async def reload(self) -> Loaded:
         """Load the model again in a thread and swap it in; on failure raise ReloadError, keep the old one."""
         async with self._lock:
@@ -112,28 +140,18 @@ class ModelHolder:
             try:
                 loaded = await asyncio.to_thread(self._read, at)
             except Exception as exc:
-                self.last_error = str(exc) or type(exc).__name__
-                self._rejected = at
-                self._on_reload(self.role, "rejected")
-                log.warning(
-                    "%s model from %s rejected, %s stays in force: %s",
-                    self.role,
-                    self.spec,
-                    self.current.model.version,
-                    self.last_error,
-                )
-                raise ReloadError(self.last_error) from exc
-            previous, self.current = self.current, loaded
+                raise self._refuse(exc, at) from exc
+            previous, self.current = self.version, loaded
             self.last_error = None
             self._rejected = None
             self._on_reload(self.role, "loaded")
-            self._on_swap(self.role, previous.model.version, loaded.model.version)
+            self._on_swap(self.role, previous, loaded.model.version)
             log.info(
                 "%s model %s loaded from %s (was %s)",
                 self.role,
                 loaded.model.version,
                 loaded.source,
-                previous.model.version,
+                previous or "no model",
             )
             return loaded
 
@@ -152,7 +170,7 @@ class ModelHolder:
             await asyncio.sleep(interval)
             seen = await asyncio.to_thread(self._stamp)
             settled, previous = seen == previous, seen
-            current = self.current.stamp
+            current = self.current.stamp if self.current is not None else None
             if seen is None or not settled or seen == self._rejected:
                 continue
             if self._rejected is None and current is not None and seen.meta == current.meta:
@@ -164,10 +182,11 @@ class ModelHolder:
 
     def describe(self) -> dict[str, Any]:
         """Say which model is in force, where it came from, since when, and why a reload was refused."""
+        loaded = self.current
         return {
-            "version": self.current.model.version,
-            "source": self.current.source,
-            "loaded_at": self.current.loaded_at.isoformat(),
-            "digest": self.current.stamp.meta if self.current.stamp else None,
+            "version": loaded.model.version if loaded else None,
+            "source": loaded.source if loaded else str(self.directory or self.spec),
+            "loaded_at": loaded.loaded_at.isoformat() if loaded else None,
+            "digest": loaded.stamp.meta if loaded and loaded.stamp else None,
             "last_error": self.last_error,
         }

@@ -8,7 +8,10 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from switchboard.contract import Classification
-from switchboard.metrics import Children
+from switchboard.metrics import BATCH_BUCKETS, Children
+
+# What the router acts on: where a case goes, whether it is a complaint, how soon it is due.
+COMPARED = ("category", "intent", "is_complaint", "priority")
 
 
 class ClassifierMetrics:
@@ -40,6 +43,31 @@ class ClassifierMetrics:
             ["role", "version"],
             registry=registry,
         )
+        self.inference_seconds = Histogram(
+            "switchboard_classifier_inference_duration_seconds",
+            "Time a model took to classify one batch, by role.",
+            ["role"],
+            buckets=BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.shadow_decisions = Counter(
+            "switchboard_classifier_shadow_decisions",
+            "Messages the shadow model decided too, compared with the live decision.",
+            registry=registry,
+        )
+        self.shadow_disagreements = Counter(
+            "switchboard_classifier_shadow_disagreements",
+            "Messages on which the shadow model decided a field otherwise than the live one.",
+            ["field"],
+            registry=registry,
+        )
+        self.shadow_failures = Counter(
+            "switchboard_classifier_shadow_failures",
+            "Batches the shadow model failed on (the live decisions stood).",
+            registry=registry,
+        )
+        for field in COMPARED:
+            self.shadow_disagreements.labels(field)
         self._child = Children()
 
     def expect_reloads(self, role: str) -> None:
@@ -67,3 +95,19 @@ class ClassifierMetrics:
             child(self.classified, labels).inc(n)
         for c in classifications:
             child(self.confidence, (c.category,)).observe(c.confidence)
+
+    def timed(self, role: str, seconds: float) -> None:
+        """Record how long a model took over a batch."""
+        self._child(self.inference_seconds, (role,)).observe(seconds)
+
+    def compared(self, live: Sequence[Classification], shadow: Sequence[Classification]) -> None:
+        """Count the shadow's decisions and, field by field, those that differ from the live ones."""
+        self.shadow_decisions.inc(len(live))
+        for field in COMPARED:
+            differ = sum(getattr(a, field) != getattr(b, field) for a, b in zip(live, shadow, strict=True))
+            if differ:
+                self._child(self.shadow_disagreements, (field,)).inc(differ)
+
+    def shadow_failed(self) -> None:
+        """Count a batch the shadow failed on."""
+        self.shadow_failures.inc()

@@ -17,10 +17,10 @@ from classifier import handlers
 from classifier import model as lexicon
 from classifier.app import create_app
 from classifier.artefact import ArtefactError
-from classifier.choice import Lexicon
+from classifier.choice import LIVE, Lexicon
 from classifier.config import Settings
 from classifier.examples import Inbound, corpus_files, read_examples
-from classifier.holder import LIVE, ModelHolder, ReloadError
+from classifier.holder import ModelHolder, ReloadError
 from classifier.learning import TrainedModel, train
 from classifier.metrics import ClassifierMetrics
 from switchboard.contract import (
@@ -362,3 +362,128 @@ async def test_a_reload_over_http_answers_the_new_version_or_the_reason_it_was_r
     assert 'switchboard_classifier_model_info{role="live",version="v2"} 1.0' in scraped
     assert 'version="v1"' not in scraped
     assert (await api.post("/v1/model/reload", params={"role": "shadow"})).status_code == 404
+
+
+# Step 3: a shadow decides too, only the live decision is published
+
+
+class Contrary(Counting):
+    """A shadow that sees every other message as the other category, and every message one priority up."""
+
+    def classify_many(self, items: Sequence[Inbound]) -> list[Classification]:
+        decisions = super().classify_many(items)
+        flipped = []
+        for i, d in enumerate(decisions):
+            update = {"priority": "P1" if d.priority != "P1" else "P2"}
+            if i % 2 == 0:
+                category = "marketing" if d.category == "support" else "support"
+                update |= {
+                    "category": category,
+                    "intent": "chatter" if category == "marketing" else "delivery",
+                }
+                update |= {"is_complaint": False}
+            flipped.append(d.model_copy(update=update))
+        return flipped
+
+
+class Broken(Counting):
+    """A shadow that fails."""
+
+    def classify_many(self, items: Sequence[Inbound]) -> list[Classification]:
+        raise RuntimeError("the candidate is broken")
+
+
+def shadow_deps(shadow, registry: CollectorRegistry) -> handlers.Deps:
+    metrics = ClassifierMetrics(registry)
+    return handlers.Deps(
+        model=lambda: Counting("live-1"),
+        shadow=lambda: shadow,
+        on_classified=metrics.observe,
+        on_timed=metrics.timed,
+        on_compared=metrics.compared,
+        on_shadow_failed=metrics.shadow_failed,
+    )
+
+
+async def test_the_shadow_decides_every_batch_and_only_the_live_decision_is_published():
+    registry = CollectorRegistry()
+    shadow = Contrary("shadow-1")
+    batch = await handlers.classify_messages(EVENTS, shadow_deps(shadow, registry))
+    assert shadow.batches == [len(EVENTS)]
+    assert {outputs[0].data.classification.model_version for outputs in batch} == {"live-1"}
+    live = Lexicon().classify_many([handlers.inbound(e.data) for e in EVENTS])
+    expected = {
+        "category": (len(EVENTS) + 1) // 2,
+        # The other category never has the same intent.
+        "intent": (len(EVENTS) + 1) // 2,
+        "is_complaint": sum(1 for i, d in enumerate(live) if i % 2 == 0 and d.is_complaint),
+        "priority": len(EVENTS),
+    }
+    assert sample(registry, "switchboard_classifier_shadow_decisions_total") == len(EVENTS)
+    for field, n in expected.items():
+        assert sample(registry, "switchboard_classifier_shadow_disagreements_total", field=field) == n, field
+    for role in ("live", "shadow"):
+        assert sample(registry, "switchboard_classifier_inference_duration_seconds_count", role=role) == 1
+
+
+async def test_a_shadow_that_agrees_counts_decisions_and_no_disagreement():
+    registry = CollectorRegistry()
+    await handlers.classify_messages(EVENTS, shadow_deps(Counting("shadow-1"), registry))
+    assert sample(registry, "switchboard_classifier_shadow_decisions_total") == len(EVENTS)
+    for field in ("category", "intent", "is_complaint", "priority"):
+        assert sample(registry, "switchboard_classifier_shadow_disagreements_total", field=field) == 0
+
+
+class Short(Counting):
+    """A shadow that loses a decision on the way."""
+
+    def classify_many(self, items: Sequence[Inbound]) -> list[Classification]:
+        return super().classify_many(items)[1:]
+
+
+@pytest.mark.parametrize("shadow", [Broken("shadow-x"), Short("shadow-y")], ids=["raises", "short"])
+async def test_a_failing_shadow_is_counted_and_logged_and_the_live_path_goes_on(
+    shadow, caplog: pytest.LogCaptureFixture
+):
+    registry = CollectorRegistry()
+    deps = shadow_deps(shadow, registry)
+    batch = await handlers.classify_messages(EVENTS, deps)
+    expected = await handlers.classify_messages(EVENTS, handlers.Deps(model=lambda: Counting("live-1")))
+    assert published([o[0] for o in batch]) == published([o[0] for o in expected])
+    assert sample(registry, "switchboard_classifier_shadow_failures_total") == 1
+    assert sample(registry, "switchboard_classifier_shadow_decisions_total") == 0
+    assert sample(registry, "switchboard_classifier_inference_duration_seconds_count", role="shadow") is None
+    assert f"shadow model {shadow.version} failed on {len(EVENTS)} messages" in caplog.text
+
+
+async def test_without_a_shadow_only_the_live_model_runs_and_is_timed():
+    registry = CollectorRegistry()
+    await handlers.classify_messages(EVENTS, shadow_deps(None, registry))
+    assert sample(registry, "switchboard_classifier_inference_duration_seconds_count", role="live") == 1
+    assert sample(registry, "switchboard_classifier_shadow_decisions_total") == 0
+
+
+async def test_a_shadow_that_cannot_load_leaves_the_live_model_running_until_a_reload_fills_it(shelf: Shelf):
+    live_dir = shelf.write("live", "v1")
+    shadow_dir = shelf.write("candidate", "c1", broken=True)
+    app = create_app(Settings(model=live_dir, shadow_model=shadow_dir), load=shelf.load)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://classifier") as api:
+        body = (await api.get("/v1/model")).json()
+        assert body["live"]["version"] == "v1"
+        assert body["shadow"]["version"] is None and "does not match" in body["shadow"]["last_error"]
+        assert body["shadow"]["source"] == shadow_dir
+
+        shelf.write("candidate", "c2")
+        reloaded = await api.post("/v1/model/reload", params={"role": "shadow"})
+        assert reloaded.status_code == 200
+        assert reloaded.json()["shadow"]["version"] == "c2" and reloaded.json()["live"]["version"] == "v1"
+        scraped = (await api.get("/metrics")).text
+    assert 'switchboard_classifier_model_info{role="shadow",version="c2"} 1.0' in scraped
+    assert 'switchboard_classifier_model_info{role="live",version="v1"} 1.0' in scraped
+    assert 'switchboard_classifier_model_reloads_total{outcome="rejected",role="shadow"} 1.0' in scraped
+    assert 'switchboard_classifier_model_reloads_total{outcome="loaded",role="shadow"} 1.0' in scraped
+
+
+def test_a_blank_shadow_setting_means_no_shadow(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CLASSIFIER_SHADOW_MODEL", " ")
+    assert Settings().shadow_model is None
