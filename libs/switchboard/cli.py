@@ -119,7 +119,9 @@ def classify(args: argparse.Namespace) -> int:
     from classifier.config import Settings
 
     settings = Settings()
-    model_classify, _version = load_classifier(args.model or settings.model, settings.model_cache)
+    model_classify, _version = load_classifier(
+        args.model or settings.model, settings.model_cache, settings.support_prior
+    )
     source = open(args.file, encoding="utf-8") if args.file != "-" else sys.stdin
     try:
         classified, refused = write_results(source, sys.stdout, model_classify)

@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, load: Callable[[str], BatchMode
     registry = CollectorRegistry()
     bus_metrics = BusMetrics(NAME, registry)
     metrics = ClassifierMetrics(registry)
-    load = load or partial(load_model, cache=settings.model_cache)
+    load = load or partial(load_model, cache=settings.model_cache, support_prior=settings.support_prior)
     holders: dict[str, ModelHolder] = {}
     for role, spec in ((LIVE, settings.model), (SHADOW, settings.shadow_model)):
         if spec is not None:
@@ -77,10 +77,12 @@ def create_app(settings: Settings | None = None, load: Callable[[str], BatchMode
 
     app = FastAPI(title="Switchboard classifier", version="0.1.0", lifespan=lifespan)
     app.include_router(ops_router(registry, lambda: checks))
+    app.state.models = holders
 
     @app.get("/v1/model", summary="The models in force: version, where each came from, when it was loaded")
     async def get_model() -> dict[str, Any]:
-        return {role: holders[role].describe() if role in holders else None for role in (LIVE, SHADOW)}
+        models = {role: holders[role].describe() if role in holders else None for role in (LIVE, SHADOW)}
+        return {**models, "support_prior": settings.support_prior}
 
     @app.post(
         "/v1/model/reload",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -50,26 +51,38 @@ class Lexicon:
         ]
 
 
-def load_model(spec: str, cache: str | None = None) -> BatchModel:
+def support_shift(prior: float) -> float:
+    """Return the log-odds that move a model trained on balanced classes to traffic with `prior` support."""
+    if not 0.0 < prior < 1.0:
+        raise ValueError(f"the support prior must be between 0 and 1, not {prior}")
+    return math.log(prior / (1.0 - prior))
+
+
+def load_model(spec: str, cache: str | None = None, support_prior: float = 0.5) -> BatchModel:
     """Return the model named by `learned`, `lexicon` or a model directory.
 
     `learned` is trained from the packaged corpus on first use and cached (`cache`, else the user's
     cache directory), so every replica built from the same code runs the same model. A directory that
-    is damaged or was built for other code raises `artefact.ArtefactError`.
+    is damaged or was built for other code raises `artefact.ArtefactError`. `support_prior` is the share
+    of support expected in the traffic; the learned model's category odds are moved to it (the lexicon
+    has no such odds and ignores it).
     """
-    return Lexicon() if spec == LEXICON else _trained(spec, cache)
+    return Lexicon() if spec == LEXICON else _trained(spec, cache, support_prior)
 
 
-def load_classifier(spec: str, cache: str | None = None) -> tuple[Classify, str]:
+def load_classifier(spec: str, cache: str | None = None, support_prior: float = 0.5) -> tuple[Classify, str]:
     """Return the one-message classify function and the version of `learned`, `lexicon` or a directory."""
     if spec == LEXICON:
         return baseline.classify, baseline.MODEL_VERSION
-    trained = _trained(spec, cache)
+    trained = _trained(spec, cache, support_prior)
     return trained.classify, trained.version
 
 
-def _trained(spec: str, cache: str | None) -> TrainedModel:
-    """Load the packaged learned model (`learned`) or the artefact in a directory."""
+def _trained(spec: str, cache: str | None, support_prior: float) -> TrainedModel:
+    """Load the packaged learned model (`learned`) or the artefact in a directory, moved to the prior."""
     from classifier.artefact import default_model, load
 
-    return default_model(Path(cache) if cache else None) if spec == LEARNED else load(Path(spec))
+    shift = support_shift(support_prior)
+    trained = default_model(Path(cache) if cache else None) if spec == LEARNED else load(Path(spec))
+    trained.support_shift = shift
+    return trained

@@ -23,5 +23,9 @@ class Settings(ServiceSettings):
     # A candidate that decides every batch too, for comparison only (metrics): `learned`, `lexicon` or a
     # model directory, reloaded like the live one. Unset (or blank): no shadow.
     shadow_model: OptionalPath = None
+    # The share of support expected in the traffic, strictly between 0 and 1. The learned model was
+    # trained on balanced classes: 0.5 leaves it as trained, 0.8 moves its category odds by log(0.8/0.2)
+    # toward support (live and shadow alike). The lexicon ignores it.
+    support_prior: float = Field(default=0.5, gt=0.0, lt=1.0)
     # How often a model directory is checked for a new model.
     model_poll_seconds: float = Field(default=2.0, gt=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -12,12 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
 
-from classifier import handlers
+from classifier import artefact, handlers
 from classifier import model as lexicon
 from classifier.app import create_app
 from classifier.artefact import ArtefactError
-from classifier.choice import LIVE, Lexicon
+from classifier.choice import LIVE, Lexicon, load_model, support_shift
 from classifier.config import Settings
 from classifier.examples import Inbound, corpus_files, read_examples
 from classifier.holder import ModelHolder, ReloadError
@@ -487,3 +489,64 @@ async def test_a_shadow_that_cannot_load_leaves_the_live_model_running_until_a_r
 def test_a_blank_shadow_setting_means_no_shadow(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CLASSIFIER_SHADOW_MODEL", " ")
     assert Settings().shadow_model is None
+
+
+# Step 4: the learned model moved to the share of support the traffic carries
+
+
+def support_odds(decisions: Sequence[Classification]) -> list[float]:
+    p = [d.confidence if d.category == "support" else 1 - d.confidence for d in decisions]
+    return [x / (1 - x) for x in p]
+
+
+def test_a_support_prior_multiplies_the_odds_of_support_by_prior_over_one_minus_prior(
+    trained, tmp_path: Path
+):
+    directory = tmp_path / "model"
+    artefact.save(trained, directory)
+    items = [handlers.inbound(e.data) for e in EVENTS]
+    even = load_model(str(directory), support_prior=0.5)
+    assert even.support_shift == 0.0
+    as_trained = even.classify_many(items)
+    assert [d.model_dump() for d in as_trained] == [d.model_dump() for d in trained.classify_many(items)]
+    mostly_support = load_model(str(directory), support_prior=0.8).classify_many(items)
+    assert mostly_support[0].model_version == as_trained[0].model_version
+    for before, after in zip(support_odds(as_trained), support_odds(mostly_support), strict=True):
+        if 0.02 < before / (1 + before) < 0.98:
+            assert after / before == pytest.approx(4.0, rel=0.02)
+    mostly_marketing = load_model(str(directory), support_prior=0.1).classify_many(items)
+    assert sum(d.category == "support" for d in mostly_marketing) <= sum(
+        d.category == "support" for d in as_trained
+    )
+    assert support_shift(0.8) == pytest.approx(math.log(4.0))
+
+
+def test_the_lexicon_ignores_the_support_prior():
+    items = [handlers.inbound(e.data) for e in EVENTS]
+    shifted = load_model("lexicon", support_prior=0.9).classify_many(items)
+    assert [d.model_dump() for d in shifted] == [d.model_dump() for d in Lexicon().classify_many(items)]
+
+
+@pytest.mark.parametrize("prior", ["0", "1", "1.5", "-0.2", "half"])
+def test_a_support_prior_outside_zero_to_one_is_refused_at_start(prior: str, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CLASSIFIER_SUPPORT_PRIOR", prior)
+    with pytest.raises(ValidationError, match="support_prior"):
+        Settings()
+
+
+async def test_the_service_applies_the_prior_to_live_and_shadow_and_tells_it(trained, tmp_path: Path):
+    artefact.save(trained, tmp_path / "live")
+    artefact.save(trained, tmp_path / "shadow")
+    settings = Settings(
+        model=str(tmp_path / "live"), shadow_model=str(tmp_path / "shadow"), support_prior=0.75
+    )
+    app = create_app(settings)
+    assert {role: h.model.support_shift for role, h in app.state.models.items()} == {
+        "live": pytest.approx(math.log(3.0)),
+        "shadow": pytest.approx(math.log(3.0)),
+    }
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://classifier") as api:
+        await api.post("/v1/model/reload")
+        body = (await api.get("/v1/model")).json()
+    assert body["support_prior"] == 0.75
+    assert app.state.models["live"].model.support_shift == pytest.approx(math.log(3.0))
