@@ -1,4 +1,8 @@
-"""The classifier service: reads `messages.received`, publishes `messages.classified`."""
+"""The classifier service: reads `messages.received`, publishes `messages.classified`.
+
+It also reads the routings of `cases.customer-service` and `cases.marketing` and keeps those a person
+made (a case moved between the two) as corrected labels for retraining.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from functools import partial
 from typing import Any, Literal
 
@@ -17,6 +22,7 @@ from classifier.choice import LIVE, SHADOW, BatchModel, load_model
 from classifier.config import Settings
 from classifier.holder import ModelHolder, ReloadError
 from classifier.metrics import ClassifierMetrics
+from classifier.store import RedisCorrectionStore
 from switchboard.metrics import BusMetrics
 from switchboard.service import consuming, open_infra, ops_router
 
@@ -56,23 +62,29 @@ def create_app(settings: Settings | None = None, load: Callable[[str], BatchMode
         on_timed=metrics.timed,
         on_compared=metrics.compared,
         on_shadow_failed=metrics.shadow_failed,
+        on_corrected=metrics.corrected,
     )
+    retention = settings.corrections_retention_days * 86400
     checks: dict = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with (
-            open_infra(settings, NAME) as infra,
-            consuming(infra, settings, NAME, handlers.handler_table(deps), bus_metrics),
-        ):
-            watchers = [asyncio.create_task(h.watch(settings.model_poll_seconds)) for h in holders.values()]
-            checks.update(infra.checks)
-            try:
-                yield
-            finally:
-                for watcher in watchers:
-                    watcher.cancel()
-                await asyncio.gather(*watchers, return_exceptions=True)
+        async with open_infra(settings, NAME) as infra:
+            corrections = (
+                RedisCorrectionStore(infra.redis, settings.redis.key_prefix, retention) if retention else None
+            )
+            table = handlers.handler_table(replace(deps, corrections=corrections))
+            async with consuming(infra, settings, NAME, table, bus_metrics):
+                watchers = [
+                    asyncio.create_task(h.watch(settings.model_poll_seconds)) for h in holders.values()
+                ]
+                checks.update(infra.checks)
+                try:
+                    yield
+                finally:
+                    for watcher in watchers:
+                        watcher.cancel()
+                    await asyncio.gather(*watchers, return_exceptions=True)
         checks.clear()
 
     app = FastAPI(title="Switchboard classifier", version="0.1.0", lifespan=lifespan)

@@ -27,5 +27,9 @@ class Settings(ServiceSettings):
     # trained on balanced classes: 0.5 leaves it as trained, 0.8 moves its category odds by log(0.8/0.2)
     # toward support (live and shadow alike). The lexicon ignores it.
     support_prior: float = Field(default=0.5, gt=0.0, lt=1.0)
+    # How long an agent's correction (a case moved between customer service and marketing) is kept in
+    # Redis as a labelled example for `switchboard corrections` and retraining: the customer's message
+    # text is kept that long. 0: corrections are not recorded.
+    corrections_retention_days: int = Field(default=90, ge=0)
     # How often a model directory is checked for a new model.
     model_poll_seconds: float = Field(default=2.0, gt=0)

@@ -9,12 +9,16 @@ from dataclasses import dataclass
 
 from classifier.choice import LIVE, SHADOW, BatchModel, Lexicon
 from classifier.examples import Inbound
+from classifier.store import Correction, CorrectionStore
 from switchboard.contract import (
+    CaseRouted,
+    Category,
     Classification,
     ClassifiedMessage,
     Message,
     MessageClassified,
     MessageReceived,
+    Queue,
     Topic,
     derive_id,
     event_type,
@@ -23,6 +27,10 @@ from switchboard.handling import BatchHandler
 
 SOURCE = "switchboard/classifier"
 _LEXICON = Lexicon()
+# The rule of a routing a person made by moving a case to another queue (see docs/events.md).
+REASSIGNED = "reassigned"
+# A case moved to one of these queues says which category its message should have had.
+CORRECTED_CATEGORY: dict[Queue, Category] = {Queue.CUSTOMER_SERVICE: "support", Queue.MARKETING: "marketing"}
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +49,10 @@ class Deps:
     # The live decisions and the shadow's on the same messages.
     on_compared: Callable[[Sequence[Classification], Sequence[Classification]], None] = lambda _l, _s: None
     on_shadow_failed: Callable[[], None] = lambda: None
+    # Where agents' corrections are kept for retraining; None: they are not recorded.
+    corrections: CorrectionStore | None = None
+    # A new correction: the category the model gave, the one the person chose.
+    on_corrected: Callable[[str, str], None] = lambda _from, _to: None
 
 
 def inbound(message: Message) -> Inbound:
@@ -102,10 +114,51 @@ async def classify_message(event: MessageReceived, deps: Deps) -> list[MessageCl
     return classified
 
 
+def correction_of(event: CaseRouted) -> Correction | None:
+    """Read a person's move of a case between customer service and marketing as a corrected label."""
+    routed = event.data
+    category = CORRECTED_CATEGORY.get(routed.queue)
+    if routed.rule != REASSIGNED or category is None:
+        return None
+    decided = routed.classification
+    return Correction(
+        event_id=event.id,
+        message_id=routed.message_id,
+        case_id=routed.case_id,
+        text=routed.text,
+        channel=routed.channel.value,
+        language=decided.language,
+        category=category,
+        model_category=decided.category,
+        model_version=decided.model_version,
+        at=event.time,
+    )
+
+
+async def record_corrections(events: Sequence[CaseRouted], deps: Deps) -> list[list[MessageClassified]]:
+    """Keep every reassignment among these routings as a labelled example; ignore every other routing."""
+    found = [c for event in events if (c := correction_of(event)) is not None]
+    if found and deps.corrections is not None:
+        for correction, new in zip(found, await deps.corrections.record_many(found), strict=True):
+            if new:
+                deps.on_corrected(correction.model_category, correction.category)
+    return [[] for _ in events]
+
+
 def handler_table(deps: Deps):
     """Map topics and event types to this service's handlers."""
 
     async def on_received(events: Sequence[MessageReceived]) -> list[list[MessageClassified]]:
         return await classify_messages(events, deps)
 
-    return {Topic.MESSAGES_RECEIVED.value: {event_type(MessageReceived): BatchHandler(on_received)}}
+    async def on_routed(events: Sequence[CaseRouted]) -> list[list[MessageClassified]]:
+        return await record_corrections(events, deps)
+
+    # The queue topics carry every routing; the few a person made are the corrections. They are read
+    # even when corrections are not recorded, so the group's offsets (and its lag) stay current.
+    corrections = BatchHandler(on_routed)
+    return {
+        Topic.MESSAGES_RECEIVED.value: {event_type(MessageReceived): BatchHandler(on_received)},
+        Topic.CASES_CUSTOMER_SERVICE.value: {event_type(CaseRouted): corrections},
+        Topic.CASES_MARKETING.value: {event_type(CaseRouted): corrections},
+    }

@@ -68,6 +68,15 @@ class ClassifierMetrics:
         )
         for field in COMPARED:
             self.shadow_disagreements.labels(field)
+        self.corrections = Counter(
+            "switchboard_classifier_corrections",
+            "Reassignments between customer service and marketing recorded as corrected labels.",
+            ["from_category", "to_category"],
+            registry=registry,
+        )
+        for from_category in ("support", "marketing"):
+            for to_category in ("support", "marketing"):
+                self.corrections.labels(from_category, to_category)
         self._child = Children()
 
     def expect_reloads(self, role: str) -> None:
@@ -111,3 +120,7 @@ class ClassifierMetrics:
     def shadow_failed(self) -> None:
         """Count a batch the shadow failed on."""
         self.shadow_failures.inc()
+
+    def corrected(self, from_category: str, to_category: str) -> None:
+        """Count a correction: the category the model gave and the one a person chose."""
+        self.corrections.labels(from_category, to_category).inc()
