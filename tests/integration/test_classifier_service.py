@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from switchboard.contract import (
     RoutedCase,
     decode,
 )
+from switchboard.stack import running_broker
 from switchboard.testing import TopicReader, eventually
 from switchboard.topics import ensure_topics
 
@@ -62,9 +63,18 @@ def received(channel: str, visibility: str, text: str) -> MessageReceived:
     return MessageReceived(source="test", subject=message_id, partitionkey=conversation, data=message)
 
 
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A broker of this module alone: the classifier's topics are the contract's fixed names, and what it
+    publishes there must not reach other tests' consumers (a router test expects its own routing first).
+    """
+    with running_broker(tmp_path_factory.mktemp("classifier-broker")) as bootstrap:
+        yield bootstrap
+
+
 @pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap)
+async def producer(broker: str) -> AsyncIterator[AIOKafkaProducer]:
+    kafka = KafkaSettings(bootstrap_servers=broker)
     await ensure_topics(kafka)
     producer = make_producer(kafka, "test-classifier")
     await producer.start()
@@ -85,12 +95,12 @@ async def train(data: str, out: Path) -> None:
 
 
 async def test_the_classifier_classifies_batches_and_picks_up_a_retrained_model_without_a_restart(
-    producer: AIOKafkaProducer, kafka_bootstrap: str, redis_url: str, redis, key_prefix: str, tmp_path: Path
+    producer: AIOKafkaProducer, broker: str, redis_url: str, redis, key_prefix: str, tmp_path: Path
 ):
     served = tmp_path / "served"
     await train(labelled_file(tmp_path / "a.jsonl", 0), served)
     settings = Settings(
-        kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap),
+        kafka=KafkaSettings(bootstrap_servers=broker),
         redis=RedisSettings(url=redis_url, key_prefix=key_prefix),
         model=str(served),
         shadow_model="lexicon",
@@ -101,7 +111,7 @@ async def test_the_classifier_classifies_batches_and_picks_up_a_retrained_model_
     publisher = KafkaPublisher(producer)
 
     async with (
-        TopicReader(kafka_bootstrap, "messages.classified") as reader,
+        TopicReader(broker, "messages.classified") as reader,
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://classifier") as api,
     ):
