@@ -45,7 +45,7 @@ SENDS = {
     "sla": (Topic.SLA_EVENTS,),
 }
 RECEIVES = {
-    "classifier": (Topic.MESSAGES_RECEIVED,),
+    "classifier": (Topic.MESSAGES_RECEIVED, Topic.CASES_CUSTOMER_SERVICE, Topic.CASES_MARKETING),
     "router": (Topic.MESSAGES_CLASSIFIED, Topic.CASES_ACTIVITY),
     "sla": (Topic.CASES_CUSTOMER_SERVICE, Topic.CASES_MARKETING, Topic.CASES_REVIEW, Topic.CASES_ACTIVITY),
 }

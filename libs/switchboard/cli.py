@@ -119,7 +119,9 @@ def classify(args: argparse.Namespace) -> int:
     from classifier.config import Settings
 
     settings = Settings()
-    model_classify, _version = load_classifier(args.model or settings.model, settings.model_cache)
+    model_classify, _version = load_classifier(
+        args.model or settings.model, settings.model_cache, settings.support_prior
+    )
     source = open(args.file, encoding="utf-8") if args.file != "-" else sys.stdin
     try:
         classified, refused = write_results(source, sys.stdout, model_classify)
@@ -168,6 +170,43 @@ def evaluate_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def export_corrections(args: argparse.Namespace) -> int:
+    """Write the agents' corrections kept in Redis as labelled JSON lines `switchboard train` reads."""
+    from redis.exceptions import RedisError
+
+    from classifier.config import Settings
+    from classifier.store import RedisCorrectionStore
+    from switchboard.service import redis_client
+
+    settings = Settings()
+
+    async def export(out) -> int:
+        redis = redis_client(settings)
+        retention = settings.corrections_retention_days * 86400
+        store = RedisCorrectionStore(redis, settings.redis.key_prefix, retention)
+        count = 0
+        try:
+            async for line in store.export():
+                out.write(line + "\n")
+                count += 1
+        finally:
+            await redis.aclose()
+        return count
+
+    try:
+        if args.out is None:
+            count = asyncio.run(export(sys.stdout))
+        else:
+            with open(args.out, "w", encoding="utf-8") as out:
+                count = asyncio.run(export(out))
+    except (OSError, RedisError) as exc:
+        print(f"cannot export the corrections: {exc}", file=sys.stderr)
+        return 1
+    where = f" to {args.out}" if args.out else ""
+    print(f"exported {count} corrections{where}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the command."""
     parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
@@ -208,6 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     p_evaluate.add_argument(
         "--data", nargs="+", required=True, type=Path, help="labelled .jsonl files or folders"
     )
+    p_corrections = sub.add_parser(
+        "corrections",
+        help="export agents' corrections (cases moved between customer service and marketing) as "
+        "category-only labelled JSON lines for `switchboard train --data`",
+    )
+    p_corrections.add_argument("--out", type=Path, help="the file to write (default: stdout)")
     p_key = sub.add_parser(
         "api-key", help="make an ingest API key, print it once and its INGEST_API_KEYS entry"
     )
@@ -229,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate_model(args)
     if args.command == "classify":
         return classify(args)
+    if args.command == "corrections":
+        return export_corrections(args)
     if args.command == "api-key":
         from ingest.keys import print_new_key
 

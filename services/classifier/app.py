@@ -1,18 +1,28 @@
-"""The classifier service: reads `messages.received`, publishes `messages.classified`."""
+"""The classifier service: reads `messages.received`, publishes `messages.classified`.
+
+It also reads the routings of `cases.customer-service` and `cases.marketing` and keeps those a person
+made (a case moved between the two) as corrected labels for retraining.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
+from functools import partial
+from typing import Any, Literal
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from prometheus_client import CollectorRegistry
 
 from classifier import handlers
-from classifier.choice import load_classifier
+from classifier.choice import LIVE, SHADOW, BatchModel, load_model
 from classifier.config import Settings
+from classifier.holder import ModelHolder, ReloadError
 from classifier.metrics import ClassifierMetrics
+from classifier.store import RedisCorrectionStore
 from switchboard.metrics import BusMetrics
 from switchboard.service import consuming, open_infra, ops_router
 
@@ -20,28 +30,91 @@ NAME = "classifier"
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, deps: handlers.Deps | None = None) -> FastAPI:
-    """Build the classifier's app; its lifespan runs the consumer loop."""
+def create_app(settings: Settings | None = None, load: Callable[[str], BatchModel] | None = None) -> FastAPI:
+    """Build the classifier's app; its lifespan runs the consumer loop and the model directory watch.
+
+    `load` turns a model spec (`learned`, `lexicon` or a directory) into a model; tests pass fakes.
+    """
     settings = settings or Settings()
     registry = CollectorRegistry()
     bus_metrics = BusMetrics(NAME, registry)
     metrics = ClassifierMetrics(registry)
-    if deps is None:
-        classify, version = load_classifier(settings.model, settings.model_cache)
-        log.info("classifier model %s", version)
-        deps = handlers.Deps(classify=classify, on_classified=metrics.observe)
+    load = load or partial(load_model, cache=settings.model_cache, support_prior=settings.support_prior)
+    holders: dict[str, ModelHolder] = {}
+    for role, spec in ((LIVE, settings.model), (SHADOW, settings.shadow_model)):
+        if spec is not None:
+            metrics.expect_reloads(role)
+            holders[role] = ModelHolder(
+                role,
+                spec,
+                load,
+                # A shadow that cannot load must not keep the live model from classifying.
+                required=role == LIVE,
+                on_reload=metrics.reloaded,
+                on_swap=metrics.swapped,
+            )
+            log.info("%s model %s from %s", role, holders[role].version, spec)
+    live, shadow = holders[LIVE], holders.get(SHADOW)
+    deps = handlers.Deps(
+        model=lambda: live.model,
+        shadow=lambda: shadow.model if shadow is not None else None,
+        on_classified=metrics.observe,
+        on_timed=metrics.timed,
+        on_compared=metrics.compared,
+        on_shadow_failed=metrics.shadow_failed,
+        on_corrected=metrics.corrected,
+    )
+    retention = settings.corrections_retention_days * 86400
     checks: dict = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with (
-            open_infra(settings, NAME) as infra,
-            consuming(infra, settings, NAME, handlers.handler_table(deps), bus_metrics),
-        ):
-            checks.update(infra.checks)
-            yield
+        async with open_infra(settings, NAME) as infra:
+            corrections = (
+                RedisCorrectionStore(infra.redis, settings.redis.key_prefix, retention) if retention else None
+            )
+            table = handlers.handler_table(replace(deps, corrections=corrections))
+            async with consuming(infra, settings, NAME, table, bus_metrics):
+                watchers = [
+                    asyncio.create_task(h.watch(settings.model_poll_seconds)) for h in holders.values()
+                ]
+                checks.update(infra.checks)
+                try:
+                    yield
+                finally:
+                    for watcher in watchers:
+                        watcher.cancel()
+                    await asyncio.gather(*watchers, return_exceptions=True)
         checks.clear()
 
     app = FastAPI(title="Switchboard classifier", version="0.1.0", lifespan=lifespan)
     app.include_router(ops_router(registry, lambda: checks))
+    app.state.models = holders
+
+    @app.get("/v1/model", summary="The models in force: version, where each came from, when it was loaded")
+    async def get_model() -> dict[str, Any]:
+        models = {role: holders[role].describe() if role in holders else None for role in (LIVE, SHADOW)}
+        return {**models, "support_prior": settings.support_prior}
+
+    @app.post(
+        "/v1/model/reload",
+        summary="Load the model again (a new artefact in its directory); a model that fails to load is "
+        "refused and the one in force keeps deciding",
+        responses={422: {"description": "The model could not be loaded; the reason says why."}},
+    )
+    async def reload_model(role: Literal["live", "shadow"] | None = None) -> dict[str, Any]:
+        if role is not None and role not in holders:
+            raise HTTPException(404, f"no {role} model is configured")
+        refused = []
+        for name, holder in holders.items():
+            if role in (None, name):
+                try:
+                    await holder.reload()
+                except ReloadError as exc:
+                    kept = holder.version or "no model"
+                    refused.append(f"{name} model refused, {kept} stays in force: {exc}")
+        if refused:
+            raise HTTPException(422, "; ".join(refused))
+        return await get_model()
+
     return app

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from classifier import model as baseline
+from classifier.choice import Lexicon
 from classifier.examples import Example, Inbound
 from switchboard.contract import MARKETING_INTENTS, SUPPORT_INTENTS, Classification
 
@@ -26,23 +26,8 @@ class Classifier(Protocol):
     def classify_many(self, items: Sequence[Inbound]) -> list[Classification]: ...
 
 
-class Baseline:
-    """The lexicon baseline behind the batch interface, so both models are scored the same way."""
-
-    version = baseline.MODEL_VERSION
-
-    def classify_many(self, items: Sequence[Inbound]) -> list[Classification]:
-        """Classify each message with the lexicon."""
-        return [
-            baseline.classify(
-                i.text,
-                channel=i.channel,
-                visibility=i.visibility,
-                followers=i.followers,
-                language_hint=i.language_hint,
-            )
-            for i in items
-        ]
+# The lexicon behind the batch interface, so both models are scored the same way.
+Baseline = Lexicon
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +66,7 @@ class Bin:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """A model's scores on a labelled set."""
+    """A model's scores on a labelled set; a head no example carries a label for has no report."""
 
     model_version: str
     size: int
@@ -141,14 +126,13 @@ def score(examples: Sequence[Example], predicted: Sequence[Classification], mode
     """Compare decisions with the labels of the same examples."""
     if len(examples) != len(predicted):
         raise ValueError(f"{len(examples)} examples but {len(predicted)} decisions")
-    heads = {
-        head: _head(
-            head,
-            [_label(getattr(e, head)) for e in examples],
-            [_label(getattr(p, head)) for p in predicted],
-        )
-        for head in ORDERS
-    }
+    heads = {}
+    for head in ORDERS:
+        # A category-only line (an agent's correction) scores the category head alone.
+        pairs = [(e, p) for e, p in zip(examples, predicted, strict=True) if getattr(e, head) is not None]
+        if pairs or head == "category":
+            gold = [_label(getattr(e, head)) for e, _ in pairs]
+            heads[head] = _head(head, gold, [_label(getattr(p, head)) for _, p in pairs])
     ece, bins = _calibration(
         [p.confidence for p in predicted],
         [p.category == e.category for e, p in zip(examples, predicted, strict=True)],
@@ -177,7 +161,9 @@ def render(report: Report) -> str:
     """Write a report as plain-text tables."""
     lines = [f"model {report.model_version} on {report.size} labelled messages", ""]
     for r in report.heads.values():
-        lines.append(f"{r.head}: accuracy {r.accuracy:.3f}, macro-F1 {r.macro_f1:.3f}")
+        scored = sum(c.support for c in r.classes)
+        on = f" (on the {scored} that carry this label)" if scored != report.size else ""
+        lines.append(f"{r.head}: accuracy {r.accuracy:.3f}, macro-F1 {r.macro_f1:.3f}{on}")
         width = max(len(label) for label in [*r.labels, "label"])
         lines.append(f"  {'label':<{width}}  precision  recall     F1  support")
         for c in r.classes:

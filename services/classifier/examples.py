@@ -28,8 +28,16 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 INTENTS_OF: dict[str, tuple[str, ...]] = {"support": SUPPORT_INTENTS, "marketing": MARKETING_INTENTS}
 
 
+# The labels a category-only line (an agent's correction) leaves out: all of them, or none.
+FINE_LABELS = ("intent", "is_complaint", "sentiment")
+
+
 class Example(BaseModel):
-    """One labelled message: the text, its channel, and the decision a person made about it."""
+    """One labelled message: the text, its channel, and the decision a person made about it.
+
+    A line with only a category (an agent's correction knows no more) is category-only: it teaches and
+    scores the category head alone.
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -37,14 +45,25 @@ class Example(BaseModel):
     channel: Channel = Channel.CHAT
     language: Language
     category: Category
-    intent: Intent
-    is_complaint: bool
-    sentiment: Sentiment
+    intent: Intent | None = None
+    is_complaint: bool | None = None
+    sentiment: Sentiment | None = None
+
+    @property
+    def category_only(self) -> bool:
+        """Tell whether the line labels the category alone."""
+        return self.intent is None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        """Refuse an intent outside its category, and a complaint that is not a support case."""
-        if self.intent not in INTENTS_OF[self.category]:
+        """Refuse a partly labelled line, an intent outside its category, a complaint that is not support."""
+        missing = [name for name in FINE_LABELS if getattr(self, name) is None]
+        if missing and len(missing) < len(FINE_LABELS):
+            raise ValueError(
+                f"{', '.join(missing)} missing: label intent, is_complaint and sentiment, or none of them "
+                "(a category-only line)"
+            )
+        if self.intent is not None and self.intent not in INTENTS_OF[self.category]:
             raise ValueError(f"intent {self.intent!r} is not a {self.category} intent")
         if self.is_complaint and self.category != "support":
             raise ValueError("a complaint must be a support case")
@@ -107,7 +126,9 @@ def split(examples: Sequence[Example], seed: int, share: float) -> tuple[list[Ex
     """Hold out about `share` of every intent and language, drawn with `seed`; return (rest, held out)."""
     strata: dict[tuple[str, str], list[int]] = {}
     for i, example in enumerate(examples):
-        strata.setdefault((example.intent, example.language), []).append(i)
+        # Category-only lines are drawn per category, as the others are per intent.
+        kind = example.intent if example.intent is not None else f"({example.category})"
+        strata.setdefault((kind, example.language), []).append(i)
     rng = random.Random(seed)
     held: set[int] = set()
     for key in sorted(strata):
@@ -121,11 +142,13 @@ def split(examples: Sequence[Example], seed: int, share: float) -> tuple[list[Ex
 
 
 def counts(examples: Iterable[Example]) -> dict[str, dict[str, int]]:
-    """Count the examples per label of every head, and per language."""
+    """Count the examples per label of every head (those that carry it), and per language."""
     tally: dict[str, Counter[str]] = {
         k: Counter() for k in ("category", "intent", "is_complaint", "sentiment", "language")
     }
     for example in examples:
         for key, counter in tally.items():
-            counter[str(getattr(example, key)).lower()] += 1
+            value = getattr(example, key)
+            if value is not None:
+                counter[str(value).lower()] += 1
     return {key: dict(sorted(counter.items())) for key, counter in tally.items()}

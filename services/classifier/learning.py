@@ -354,7 +354,10 @@ class TrainedModel:
 
 
 def _fit(examples: Sequence[Example], seed: int) -> TrainedModel:
-    """Fit the TF-IDF blocks and the four heads on examples, on one thread so sums add up the same way."""
+    """Fit the TF-IDF blocks and the four heads on examples, on one thread so sums add up the same way.
+
+    The TF-IDF blocks see every example's text; each head only the examples that carry its label.
+    """
     parsed = [_parse(e.text) for e in examples]
     norms = [p.norm for p in parsed]
     with threadpool_limits(limits=1):
@@ -362,10 +365,14 @@ def _fit(examples: Sequence[Example], seed: int) -> TrainedModel:
         matrix = _matrix(vectorizers, parsed)
         heads = {}
         for head in HEADS:
-            y = np.array([getattr(e, head) for e in examples])
+            # Each head learns from the examples that carry its label (category-only lines: category).
+            rows = [i for i, e in enumerate(examples) if getattr(e, head) is not None]
+            y = np.array([getattr(examples[i], head) for i in rows])
             if len(set(y.tolist())) < 2:
-                raise ValueError(f"the examples give only one {head} label; a head needs two or more")
-            heads[head] = LogisticRegression(**RECIPE["logistic"]).fit(matrix, y)
+                given = "only one" if rows else "no"
+                raise ValueError(f"the examples give {given} {head} label; a head needs two or more")
+            x = matrix if len(rows) == len(examples) else matrix[rows]
+            heads[head] = LogisticRegression(**RECIPE["logistic"]).fit(x, y)
     return TrainedModel(vectorizers, heads, data_hash(examples), seed, counts(examples))
 
 
