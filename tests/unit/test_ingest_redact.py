@@ -136,7 +136,7 @@ async def test_ingest_installs_the_filter_on_the_root_handlers_at_startup():
 
 async def test_a_message_that_cannot_be_published_logs_no_personal_data():
     class Down:
-        async def publish(self, events):
+        async def publish(self, events, traces=None):
             raise ConnectionError("cannot send to marie@exemple.fr +33612345678")
 
     stream = io.StringIO()
