@@ -16,6 +16,7 @@ import os
 import random
 import re
 import time
+from binascii import hexlify
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from contextvars import ContextVar, Token
 from typing import Any, Literal, Protocol
@@ -31,6 +32,10 @@ MAX_TRACESTATE = 512
 
 # version-trace_id-parent_id-flags, lowercase hex only. A version other than 00 may append fields.
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+# What Switchboard itself writes, checked without decoding: the bus reads one per record.
+_VERSION_00 = re.compile(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+_ZERO_TRACE_ID_BYTES = ZERO_TRACE_ID.encode()
+_ZERO_SPAN_ID_BYTES = ZERO_SPAN_ID.encode()
 # One list member: a key (simple or tenant@system) `=` a value of printable ASCII but `,` and `=`.
 _MEMBER = re.compile(
     r"(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})"
@@ -88,20 +93,28 @@ def valid_tracestate(value: str) -> bool:
     return 0 < len(members) <= _MAX_MEMBERS and all(_MEMBER.fullmatch(m) for m in members)
 
 
+def _new_span_bytes() -> bytes:
+    while True:
+        span = hexlify(_ids.getrandbits(64).to_bytes(8, "big"))
+        if span != _ZERO_SPAN_ID_BYTES:
+            return span
+
+
 def new_span_id() -> str:
     """Return a random, non-zero span id (16 lowercase hex digits)."""
+    return _new_span_bytes().decode()
+
+
+def _new_trace_bytes() -> bytes:
     while True:
-        n = _ids.getrandbits(64)
-        if n:
-            return f"{n:016x}"
+        trace = hexlify(_ids.getrandbits(128).to_bytes(16, "big"))
+        if trace != _ZERO_TRACE_ID_BYTES:
+            return trace
 
 
 def new_trace_id() -> str:
     """Return a random, non-zero trace id (32 lowercase hex digits)."""
-    while True:
-        n = _ids.getrandbits(128)
-        if n:
-            return f"{n:032x}"
+    return _new_trace_bytes().decode()
 
 
 class TraceContext:
@@ -109,10 +122,11 @@ class TraceContext:
 
     `parent_id` is the span this one continues (None for the root of a trace, or for a context read
     from a record, whose parent is not known). `headers` are the Kafka record headers of the events this
-    span publishes, built once.
+    span publishes, built once. The bus makes one of these per record, so it is kept as the header bytes,
+    and the ids are read from them only when asked for.
     """
 
-    __slots__ = ("flags", "headers", "parent_id", "span_id", "state", "trace_id", "traceparent")
+    __slots__ = ("_parent", "_state", "headers", "raw")
 
     def __init__(
         self,
@@ -122,16 +136,56 @@ class TraceContext:
         state: str | None = None,
         parent_id: str | None = None,
     ) -> None:
-        self.trace_id = trace_id
-        self.span_id = span_id
-        self.flags = flags
-        self.state = state or None
-        self.parent_id = parent_id
-        self.traceparent = format_traceparent(trace_id, span_id, flags)
-        headers = [(TRACEPARENT, self.traceparent.encode())]
-        if self.state:
-            headers.append((TRACESTATE, self.state.encode()))
-        self.headers: tuple[tuple[str, bytes], ...] = tuple(headers)
+        self._set(
+            f"{VERSION}-{trace_id}-{span_id}-{flags:02x}".encode(),
+            state.encode() if state else None,
+            parent_id.encode() if parent_id else None,
+        )
+
+    def _set(self, raw: bytes, state: bytes | None, parent: bytes | None) -> None:
+        self.raw = raw
+        self._state = state
+        self._parent = parent
+        self.headers: tuple[tuple[str, bytes], ...] = (
+            ((TRACEPARENT, raw), (TRACESTATE, state)) if state else ((TRACEPARENT, raw),)
+        )
+
+    @classmethod
+    def _of(cls, raw: bytes, state: bytes | None, parent: bytes | None) -> TraceContext:
+        # From a version 00 `traceparent` already checked, without formatting it again.
+        context = object.__new__(cls)
+        context._set(raw, state, parent)
+        return context
+
+    @property
+    def traceparent(self) -> str:
+        """Return the `traceparent` value of this span (version 00)."""
+        return self.raw.decode()
+
+    @property
+    def trace_id(self) -> str:
+        """Return the trace id, 32 lowercase hex digits."""
+        return self.raw[3:35].decode()
+
+    @property
+    def span_id(self) -> str:
+        """Return this span's id, 16 lowercase hex digits."""
+        return self.raw[36:52].decode()
+
+    @property
+    def flags(self) -> int:
+        """Return the trace flags."""
+        return int(self.raw[53:55], 16)
+
+    @property
+    def state(self) -> str | None:
+        """Return the `tracestate` passed along, if any."""
+        return self._state.decode("latin-1") if self._state else None
+
+    @property
+    def parent_id(self) -> str | None:
+        """Return the id of the span this one continues, when known."""
+        return self._parent.decode() if self._parent else None
 
     @property
     def sampled(self) -> bool:
@@ -140,25 +194,26 @@ class TraceContext:
 
     def child(self) -> TraceContext:
         """Return a new span of the same trace whose parent is this one."""
-        return TraceContext(self.trace_id, new_span_id(), self.flags, self.state, self.span_id)
+        raw = self.raw
+        return TraceContext._of(raw[:36] + _new_span_bytes() + raw[52:], self._state, raw[36:52])
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TraceContext):
             return NotImplemented
-        mine = (self.traceparent, self.state, self.parent_id)
-        return mine == (other.traceparent, other.state, other.parent_id)
+        return (self.raw, self._state, self._parent) == (other.raw, other._state, other._parent)
 
     def __hash__(self) -> int:
-        return hash((self.traceparent, self.state, self.parent_id))
+        return hash((self.raw, self._state, self._parent))
 
     def __repr__(self) -> str:
-        state = f", state={self.state!r}" if self.state else ""
+        state = f", state={self.state!r}" if self._state else ""
         return f"TraceContext({self.traceparent!r}{state}, parent_id={self.parent_id!r})"
 
 
 def new_trace(state: str | None = None) -> TraceContext:
     """Start a new trace, sampled: its root span."""
-    return TraceContext(new_trace_id(), new_span_id(), SAMPLED, state)
+    raw = b"00-" + _new_trace_bytes() + b"-" + _new_span_bytes() + b"-01"
+    return TraceContext._of(raw, state.encode() if state else None, None)
 
 
 def extract(traceparent: str | bytes | None, tracestate: str | bytes | None = None) -> TraceContext | None:
@@ -177,27 +232,35 @@ def extract(traceparent: str | bytes | None, tracestate: str | bytes | None = No
     return TraceContext(trace_id, span_id, flags, state)
 
 
-def _sent_in(headers: Iterable[tuple[str, bytes]] | None) -> tuple[str, str, int, str | None] | None:
+def _sent_in(headers: Iterable[tuple[str, bytes]] | None) -> tuple[bytes, bytes | None] | None:
+    """Return a record's `traceparent` as version 00 bytes (checked) and its `tracestate`, or None."""
     traceparent = tracestate = None
     for key, value in headers or ():
         if key == TRACEPARENT:
             traceparent = value
         elif key == TRACESTATE:
             tracestate = value
-    if traceparent is None:
+    if not traceparent:
         return None
+    # Written by a producer, not typed by a caller: `tracestate` is checked for length only, which is cheap.
+    state = tracestate if tracestate and len(tracestate) <= MAX_TRACESTATE else None
+    if (
+        len(traceparent) == 55
+        and _VERSION_00.fullmatch(traceparent)
+        and traceparent[3:35] != _ZERO_TRACE_ID_BYTES
+        and traceparent[36:52] != _ZERO_SPAN_ID_BYTES
+    ):
+        return traceparent, state
     parsed = parse_traceparent(traceparent)
     if parsed is None:
         return None
-    # Written by a producer, not typed by a caller: checked for length only, which is cheap.
-    state = tracestate.decode("latin-1") if tracestate and len(tracestate) <= MAX_TRACESTATE else None
-    return parsed[0], parsed[1], parsed[2], state
+    return format_traceparent(*parsed).encode(), state
 
 
 def from_headers(headers: Iterable[tuple[str, bytes]] | None) -> TraceContext | None:
     """Return the context in a Kafka record's headers, or None when there is none or it is invalid."""
     sent = _sent_in(headers)
-    return TraceContext(sent[0], sent[1], sent[2], sent[3]) if sent is not None else None
+    return TraceContext._of(sent[0], sent[1], None) if sent is not None else None
 
 
 def handling(headers: Iterable[tuple[str, bytes]] | None) -> TraceContext:
@@ -208,8 +271,8 @@ def handling(headers: Iterable[tuple[str, bytes]] | None) -> TraceContext:
     sent = _sent_in(headers)
     if sent is None:
         return new_trace()
-    trace_id, parent_id, flags, state = sent
-    return TraceContext(trace_id, new_span_id(), flags, state, parent_id)
+    raw, state = sent
+    return TraceContext._of(raw[:36] + _new_span_bytes() + raw[52:], state, raw[36:52])
 
 
 def continue_from(remote: TraceContext | None) -> TraceContext:

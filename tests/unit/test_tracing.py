@@ -246,3 +246,10 @@ async def test_a_request_without_a_valid_traceparent_starts_a_new_trace(headers)
     (context,) = seen
     assert context is not None and context.parent_id is None and context.trace_id != TRACE_ID
     assert context.sampled
+
+
+def test_a_record_sent_with_a_higher_version_is_continued_as_version_00():
+    context = handling([("traceparent", f"01-{TRACE_ID}-{SPAN_ID}-03-more".encode())])
+    assert context.traceparent.startswith(f"00-{TRACE_ID}-") and context.traceparent.endswith("-01")
+    assert context.parent_id == SPAN_ID
+    assert from_headers([("traceparent", None)]) is None
