@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Iterator
 
@@ -13,6 +14,7 @@ from ingest.app import Deps, create_app
 from ingest.config import Settings
 from ingest.redact import RedactingFilter, install, redact
 from ingest.store import MemorySeenStore
+from switchboard.service import JsonFormatter
 
 
 @pytest.mark.parametrize(
@@ -109,6 +111,16 @@ def test_arguments_that_do_not_fit_the_format_are_masked_not_dumped(captured):
     out = stream.getvalue()
     assert "marie@exemple.fr" not in out and "+33612345678" not in out
     assert "[email]" in out
+
+
+def test_the_ids_a_json_line_carries_are_masked_but_its_trace_id_is_kept(captured):
+    logger, stream = captured
+    trace_id = "1234567890123456abcdef0123456789"
+    handler = next(h for h in logger.handlers if getattr(h, "stream", None) is stream)
+    handler.setFormatter(JsonFormatter())
+    logger.warning("activity refused", extra={"case_id": "marie@exemple.fr", "trace_id": trace_id})
+    line = json.loads(stream.getvalue())
+    assert (line["case_id"], line["trace_id"]) == ("[email]", trace_id)
 
 
 def test_installing_twice_adds_one_filter(captured):
