@@ -46,7 +46,7 @@ from sla.config import Settings
 from sla.metrics import SlaMetrics
 from sla.policies import PolicySet, default_policies_path, parse_policies
 from sla.store import Firing, RedisCaseState, RedisTimerStore
-from switchboard.bus import KafkaPublisher, make_producer
+from switchboard.bus import KafkaPublisher, Traces, make_producer
 from switchboard.config import KafkaSettings
 from switchboard.contract import CloudEvent, SlaTimer, Topic
 from switchboard.stack import free_port, port_open, redis_server_binary, wait_until
@@ -290,8 +290,8 @@ class Recording:
         self._publisher = publisher
         self.records: list[tuple[str, str, float, float, float]] = []
 
-    async def publish(self, events: list[CloudEvent]) -> None:
-        await self._publisher.publish(events)
+    async def publish(self, events: list[CloudEvent], traces: Traces | None = None) -> None:
+        await self._publisher.publish(events, traces)
         acked = time.time()
         for e in events:
             if e.type == "switchboard.sla.breached":

@@ -49,9 +49,36 @@ RECEIVES = {
     "router": (Topic.MESSAGES_CLASSIFIED, Topic.CASES_ACTIVITY),
     "sla": (Topic.CASES_CUSTOMER_SERVICE, Topic.CASES_MARKETING, Topic.CASES_REVIEW, Topic.CASES_ACTIVITY),
 }
+RECORD_HEADERS = {
+    "type": "object",
+    "description": (
+        "Kafka record headers. A consumer that does not trace can ignore `traceparent` and `tracestate`; "
+        "the value alone is the whole event."
+    ),
+    "properties": {
+        "ce_type": {"type": "string", "description": "The event's `type`, for routing without parsing."},
+        "traceparent": {
+            "type": "string",
+            "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+            "description": (
+                "W3C Trace Context of the span that published the event: the handling of the event that "
+                "caused it (same trace id), or the HTTP request that brought a message in. The trace "
+                "context's one source of truth; the event itself carries none."
+            ),
+        },
+        "tracestate": {
+            "type": "string",
+            "maxLength": 512,
+            "description": "W3C `tracestate`, passed on unchanged when the trace's caller sent one.",
+        },
+    },
+}
 DLQ_HEADERS = {
     "type": "object",
-    "description": "The original record's headers plus these, which say why and from where it came.",
+    "description": (
+        "The original record's headers (`ce_type`, `traceparent`, `tracestate` among them) plus these, "
+        "which say why and from where it came."
+    ),
     "properties": {
         f"switchboard.dlq.{name}": {"type": "string", "description": text}
         for name, text in {
@@ -87,6 +114,7 @@ def build_asyncapi() -> dict[str, Any]:
             "title": cls.__name__,
             "summary": (cls.__doc__ or "").strip(),
             "contentType": CONTENT_TYPE,
+            "headers": {"$ref": "#/components/schemas/RecordHeaders"},
             "payload": {"$ref": f"#/components/schemas/{cls.__name__}"},
         }
         for cls in EVENT_CLASSES
@@ -135,7 +163,7 @@ def build_asyncapi() -> dict[str, Any]:
         "defaultContentType": CONTENT_TYPE,
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages, "schemas": defs["$defs"]},
+        "components": {"messages": messages, "schemas": {**defs["$defs"], "RecordHeaders": RECORD_HEADERS}},
     }
 
 

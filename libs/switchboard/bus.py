@@ -4,6 +4,10 @@ The loop reads a batch (`getmany`), hands each event to its handler, sends what 
 without awaiting each record, waits for every ack, records the handled ids, then commits. Delivery
 is at least once; the handled-id record in Redis makes redelivery after a crash harmless, and output
 ids derived from their cause let downstream consumers drop the rare duplicate publish.
+
+Each record carries W3C trace context in its headers (`traceparent`, `tracestate`): the events a handler
+returns for an event carry a child of that event's context, so one message can be followed from ingest
+to its SLA events. Handlers never see it; see `switchboard.tracing`.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from switchboard.contract import CloudEvent, decode, dlq_topic, encode
 from switchboard.dedupe import Deduper
 from switchboard.handling import BatchHandler, DeadLetter, Handler, HandlerTable
 from switchboard.metrics import BusMetrics
+from switchboard.tracing import Spans, TraceContext, activate, deactivate, from_headers, handling
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +58,14 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 DLQ_HEADER_PREFIX = "switchboard.dlq."
 
 
+Traces = Sequence[TraceContext | None]
+
+
 class Publisher(Protocol):
     """Publishes events and returns once the broker has acknowledged every one."""
 
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
-        """Publish `events` and wait for their acknowledgement."""
+    async def publish(self, events: Sequence[CloudEvent], traces: Traces | None = None) -> None:
+        """Publish `events` (each with its trace context, when given) and wait for their acknowledgement."""
         ...
 
 
@@ -79,6 +87,19 @@ def record_key(event: CloudEvent) -> bytes:
     return event.partitionkey.encode()
 
 
+def record_headers(event: CloudEvent, trace: TraceContext | None = None) -> list[tuple[str, bytes]]:
+    """Return the Kafka headers of an event: its type, and its trace context when it has one."""
+    if trace is None:
+        return [("ce_type", event.type.encode())]
+    return [("ce_type", event.type.encode()), *trace.headers]
+
+
+def log_ids(event: CloudEvent) -> dict[str, str]:
+    """Return the ids a log line about an event carries (`extra=`): never anything a customer wrote."""
+    what = "message_id" if event.type.startswith("switchboard.message.") else "case_id"
+    return {"event_id": event.id, what: event.subject}
+
+
 _PARTITIONER = DefaultPartitioner()
 
 
@@ -98,14 +119,18 @@ class KafkaPublisher:
         self._producer = producer
         self._on_produced = on_produced
 
-    async def send(self, event: CloudEvent) -> asyncio.Future[Any]:
+    async def send(self, event: CloudEvent, trace: TraceContext | None = None) -> asyncio.Future[Any]:
         """Queue one event and return the future of its acknowledgement."""
         return await self._producer.send(
-            event.topic(), encode(event), key=record_key(event), headers=[("ce_type", event.type.encode())]
+            event.topic(), encode(event), key=record_key(event), headers=record_headers(event, trace)
         )
 
-    async def send_many(self, events: Iterable[CloudEvent]) -> list[asyncio.Future[Any]]:
+    async def send_many(
+        self, events: Sequence[CloudEvent], traces: Traces | None = None
+    ) -> list[asyncio.Future[Any]]:
         """Queue events in one record batch per partition; return the futures of their acknowledgement.
+
+        `traces`, when given, holds each event's trace context, in order; its headers go with the record.
 
         One `send()` per record costs about as much Python as everything else the bus does per record;
         filling a batch per partition and handing each over once costs about half. The partition is
@@ -114,7 +139,9 @@ class KafkaPublisher:
         open_batches: dict[tuple[str, int], Any] = {}
         futures: list[asyncio.Future[Any]] = []
         cluster = self._producer.client.cluster
-        for event in events:
+        if traces is None:
+            traces = [None] * len(events)
+        for event, trace in zip(events, traces, strict=True):
             topic = event.topic()
             partitions = cluster.partitions_for_topic(topic)
             if not partitions:
@@ -122,7 +149,7 @@ class KafkaPublisher:
             key = record_key(event)
             partition = partition_of(key, tuple(sorted(partitions)))
             value = encode(event)
-            headers = [("ce_type", event.type.encode())]
+            headers = record_headers(event, trace)
             batch = open_batches.get((topic, partition))
             if batch is None:
                 batch = open_batches[(topic, partition)] = self._producer.create_batch()
@@ -139,14 +166,28 @@ class KafkaPublisher:
         batch.close()
         return await self._producer.send_batch(batch, topic, partition=partition)
 
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
-        """Publish `events` and wait until the broker acknowledged all of them."""
-        futures = await self.send_many(events)
+    async def publish(self, events: Sequence[CloudEvent], traces: Traces | None = None) -> None:
+        """Publish `events` (with their trace contexts) and wait until the broker acknowledged all of them."""
+        futures = await self.send_many(events, traces)
         if futures:
             await asyncio.gather(*futures)
         if self._on_produced is not None:
             for topic, count in Tally(e.topic() for e in events).items():
                 self._on_produced(topic, count)
+
+
+def describe_error(error: BaseException) -> str:
+    """Describe an exception for a log line: its type and message, but no input a validation error quotes.
+
+    pydantic's message repeats the offending value, which may be what a customer wrote.
+    """
+    if isinstance(error, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}"
+            for e in error.errors(include_input=False, include_url=False)
+        )
+        return f"ValidationError: {problems}"
+    return f"{type(error).__name__}: {error}"
 
 
 def dead_letter_headers(
@@ -180,8 +221,10 @@ class ConsumerLoop:
         deduper: Deduper,
         metrics: BusMetrics,
         client_id: str | None = None,
+        spans: Spans | None = None,
     ) -> None:
         self._group_id = group_id
+        self._spans = spans
         self._handlers = handlers
         self._kafka = kafka
         self._producer = producer
@@ -237,8 +280,13 @@ class ConsumerLoop:
                 # A failed batch is never committed; it is read again after a pause.
                 kind = "transient" if isinstance(exc, TRANSIENT_ERRORS) else "unexpected"
                 self._metrics.errors.labels(kind).inc()
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("batch failed, retrying in %.1fs: %s", backoff, self.last_error, exc_info=True)
+                self.last_error = describe_error(exc)
+                log.warning(
+                    "batch failed, retrying in %.1fs: %s",
+                    backoff,
+                    self.last_error,
+                    exc_info=not isinstance(exc, ValidationError),
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -295,15 +343,22 @@ class ConsumerLoop:
         seen = await self._deduper.seen([event.id for _, event in decoded])
         handled: list[str] = []
         outputs: list[CloudEvent] = []
+        traces: list[TraceContext | None] = []
         for handler, run in self._runs(decoded, seen):
-            results = await self._call_run(handler, run)
-            for (record, event), result in zip(run, results, strict=True):
+            # Handling an event is a span of its trace; what the handler returns for it carries that span.
+            contexts = [handling(record.headers) for record, _ in run]
+            started = time.time_ns() if self._spans is not None else 0
+            results = await self._call_run(handler, run, contexts)
+            for (record, event), context, result in zip(run, contexts, results, strict=True):
                 if isinstance(result, DeadLetter):
-                    pending.append(await self._dead_letter(record, result.reason, result.error))
+                    pending.append(await self._dead_letter(record, result.reason, result.error, event))
                 else:
                     outputs.extend(result)
+                    traces.extend([context] * len(result))
                 handled.append(event.id)
-        pending.extend(await self._publisher.send_many(outputs))
+            if self._spans is not None:
+                self._record_spans(self._spans, run, contexts, results, started)
+        pending.extend(await self._publisher.send_many(outputs, traces))
         if pending:
             await asyncio.gather(*pending)
         for topic, n in Tally(output.topic() for output in outputs).items():
@@ -338,8 +393,36 @@ class ConsumerLoop:
                 runs.append((handler, [(record, event)]))
         return runs
 
+    def _record_spans(
+        self,
+        spans: Spans,
+        run: list[tuple[ConsumerRecord, CloudEvent]],
+        contexts: list[TraceContext],
+        results: list[Sequence[CloudEvent] | DeadLetter],
+        started: int,
+    ) -> None:
+        ended = time.time_ns()
+        for (record, event), context, result in zip(run, contexts, results, strict=True):
+            attributes: dict[str, str | int] = {
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": record.topic,
+                "messaging.destination.partition.id": str(record.partition),
+                "messaging.kafka.offset": record.offset,
+                "messaging.consumer.group.name": self._group_id,
+                "messaging.message.id": event.id,
+                "cloudevents.event_type": event.type,
+            }
+            for key, value in log_ids(event).items():
+                attributes[f"switchboard.{key}"] = value
+            error = f"dead-lettered: {result.reason}" if isinstance(result, DeadLetter) else None
+            spans.record(f"process {record.topic}", context, "consumer", started, ended, attributes, error)
+
     async def _call_run(
-        self, handler: Handler | BatchHandler, run: list[tuple[ConsumerRecord, CloudEvent]]
+        self,
+        handler: Handler | BatchHandler,
+        run: list[tuple[ConsumerRecord, CloudEvent]],
+        contexts: list[TraceContext],
     ) -> list[Sequence[CloudEvent] | DeadLetter]:
         """Handle a run: a batch handler in one call, else (or when that call fails) event by event."""
         if isinstance(handler, BatchHandler) and len(run) > 1:
@@ -353,10 +436,25 @@ class ConsumerLoop:
                 raise
             except Exception as exc:
                 # Find the event that fails by handling them one at a time; the others go through.
-                log.warning("batch handler failed on %d events, retrying one by one: %r", len(run), exc)
-        return [await self._call_one(handler, event) for _, event in run]
+                problem = describe_error(exc)
+                log.warning("batch handler failed on %d events, retrying one by one: %s", len(run), problem)
+        return [
+            await self._call_one(handler, event, context)
+            for (_, event), context in zip(run, contexts, strict=True)
+        ]
 
     async def _call_one(
+        self, handler: Handler | BatchHandler, event: CloudEvent, context: TraceContext
+    ) -> Sequence[CloudEvent] | DeadLetter:
+        # The event's span is current while its handler runs: log lines carry its trace id, and a store
+        # may keep it for what fires later (the SLA timers).
+        token = activate(context)
+        try:
+            return await self._attempts(handler, event)
+        finally:
+            deactivate(token)
+
+    async def _attempts(
         self, handler: Handler | BatchHandler, event: CloudEvent
     ) -> Sequence[CloudEvent] | DeadLetter:
         attempts = max(1, self._kafka.handler_attempts)
@@ -372,16 +470,38 @@ class ConsumerLoop:
                 return dead
             except Exception as exc:
                 if attempt + 1 == attempts:
-                    log.warning("handler failed %d times on %s: %r", attempts, event.id, exc)
+                    log.warning(
+                        "handler failed %d times on %s: %s",
+                        attempts,
+                        event.id,
+                        describe_error(exc),
+                        extra=log_ids(event),
+                    )
                     return DeadLetter("handler_failed", exc)
                 await asyncio.sleep(0.01 * 2**attempt)
         raise AssertionError("unreachable")
 
     async def _dead_letter(
-        self, record: ConsumerRecord, reason: str, error: BaseException | None
+        self,
+        record: ConsumerRecord,
+        reason: str,
+        error: BaseException | None,
+        event: CloudEvent | None = None,
     ) -> asyncio.Future[Any]:
         self._metrics.dead_lettered.labels(record.topic, reason).inc()
-        log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
+        # The record keeps its headers, its trace context among them: the dead letter stays in its trace.
+        extra = log_ids(event) if event is not None else {}
+        sent = from_headers(record.headers)
+        if sent is not None:
+            extra["trace_id"] = sent.trace_id
+        log.warning(
+            "dead-lettering %s[%d]@%d: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+            extra=extra,
+        )
         return await self._producer.send(
             dlq_topic(record.topic),
             record.value,

@@ -7,7 +7,7 @@ import ssl
 from typing import Annotated
 
 from aiokafka.helpers import create_ssl_context
-from pydantic import BeforeValidator, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TLS_PROTOCOLS = frozenset({"SSL", "SASL_SSL"})
@@ -134,6 +134,24 @@ class RedisSettings(BaseSettings):
     dedupe_ttl_seconds: int = 24 * 3600
 
 
+class TracingSettings(BaseSettings):
+    """Span export (env prefix `SWITCHBOARD_OTEL_`): off unless an OTLP endpoint is set.
+
+    Trace context propagates whatever this says; this only decides whether spans leave the process.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_OTEL_", extra="ignore", populate_by_name=True)
+
+    # An OTLP/HTTP base URL (`http://collector:4318`); `/v1/traces` is appended. OpenTelemetry's own
+    # variable is read when Switchboard's is unset, so a platform that sets it for every pod just works.
+    exporter_otlp_endpoint: Annotated[str | None, BeforeValidator(blank_as_none)] = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "SWITCHBOARD_OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT", "exporter_otlp_endpoint"
+        ),
+    )
+
+
 class ServiceSettings(BaseSettings):
     """Fields every service has; each service subclasses it with its own env prefix."""
 
@@ -144,6 +162,7 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
 
 def env_vars(settings_cls: type[BaseSettings]) -> set[str]:

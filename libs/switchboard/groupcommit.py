@@ -9,6 +9,7 @@ Redis and broker round trips from dominating an HTTP front door.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
@@ -35,7 +36,9 @@ class GroupCommit(Generic[T, R]):
         future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
         self._waiting.append((items, future))
         if self._running is None:
-            self._running = asyncio.create_task(self._drain())
+            # A flush serves every waiting caller: it runs in a context of its own, not in the first
+            # caller's (whose trace its log lines would otherwise claim).
+            self._running = asyncio.create_task(self._drain(), context=contextvars.Context())
         return await future
 
     async def _drain(self) -> None:

@@ -32,6 +32,9 @@ class BatchHandler:
     inference) per poll instead of one per event. When the call fails with anything but a broker or
     Redis error, the bus calls `handle` again one event at a time, so only the failing event is
     dead-lettered; `handle` must therefore be idempotent, as every handler is.
+
+    The bus knows which events each result belongs to, so each output carries the trace context of its
+    own cause; during a call for several events no single trace is current (`switchboard.tracing`).
     """
 
     handle: Callable[[Sequence[Any]], Awaitable[Sequence[Sequence[CloudEvent] | DeadLetter]]]

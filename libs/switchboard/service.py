@@ -1,9 +1,10 @@
-"""What every service shares around its handlers: Redis and Kafka clients, health, readiness, metrics."""
+"""What every service shares around its handlers: Redis and Kafka clients, health, metrics, JSON logs."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,6 +21,8 @@ from switchboard.bus import ConsumerLoop, HandlerTable, make_producer
 from switchboard.config import ServiceSettings
 from switchboard.dedupe import RedisDeduper
 from switchboard.metrics import BusMetrics
+from switchboard.otel import OtelSpans, spans_from_settings
+from switchboard.tracing import current
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,8 @@ class Infra:
     redis: Redis
     producer: AIOKafkaProducer
     checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    # Where finished spans go when an OTLP endpoint is configured; None (no export) otherwise.
+    spans: OtelSpans | None = None
 
 
 async def start_with_retry(
@@ -85,13 +90,16 @@ async def open_infra(
     producer = make_producer(settings.kafka, client_id=name)
     await start_with_retry(redis.ping, "redis", startup_deadline)
     await start_with_retry(producer.start, "kafka", startup_deadline)
-    infra = Infra(redis=redis, producer=producer)
+    infra = Infra(redis=redis, producer=producer, spans=spans_from_settings(settings.tracing, name))
     infra.checks = {"redis": lambda: redis_ready(redis), "kafka": lambda: kafka_ready(producer)}
     try:
         yield infra
     finally:
         await producer.stop()
         await redis.aclose()
+        if infra.spans is not None:
+            # Flushing the exporter's buffer blocks on the collector: not on the event loop.
+            await asyncio.to_thread(infra.spans.shutdown)
 
 
 async def redis_ready(redis: Redis) -> bool:
@@ -139,22 +147,40 @@ def ops_router(registry: CollectorRegistry, checks: Callable[[], dict[str, Readi
     return router
 
 
+# What a log call may add with `extra=` to identify what it is about: ids only, never what a customer wrote
+# (a conversation id is left out too: for SMS it holds phone numbers).
+LOG_IDS = ("event_id", "message_id", "case_id", "trace_id", "span_id")
+
+
+class JsonFormatter(logging.Formatter):
+    """Format a record as one JSON object: time, level, logger, message, the ids it is about, its trace."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, object] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        # The span of the work in hand (an HTTP request, an event being handled), unless the call names one.
+        context = current()
+        if context is not None:
+            payload["trace_id"] = context.trace_id
+            payload["span_id"] = context.span_id
+        fields = record.__dict__
+        if fields.get("trace_id") not in (None, payload.get("trace_id")):
+            payload.pop("span_id", None)
+        for name in LOG_IDS:
+            value = fields.get(name)
+            if value is not None:
+                payload[name] = str(value)
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return json.dumps(payload, ensure_ascii=False)
+
+
 def configure_logging(level: str) -> None:
     """Log one JSON object per line, as ops pipelines expect."""
-    import json
-
-    class JsonFormatter(logging.Formatter):
-        def format(self, record: logging.LogRecord) -> str:
-            payload = {
-                "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
-                "level": record.levelname,
-                "logger": record.name,
-                "msg": record.getMessage(),
-            }
-            if record.exc_info:
-                payload["exc"] = self.formatException(record.exc_info)
-            return json.dumps(payload, ensure_ascii=False)
-
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
@@ -177,6 +203,7 @@ async def consuming(
         producer=infra.producer,
         deduper=deduper,
         metrics=metrics,
+        spans=infra.spans,
     )
     await start_with_retry(loop.start, "kafka consumer", 60.0)
 

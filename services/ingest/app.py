@@ -31,6 +31,7 @@ from ingest.routes import router
 from ingest.store import RedisSeenStore, SeenStore
 from switchboard.bus import KafkaPublisher, Publisher
 from switchboard.service import ReadinessCheck, open_infra, ops_router
+from switchboard.tracing import Spans, TraceMiddleware
 
 NAME = "ingest"
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Deps:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     checks: dict[str, ReadinessCheck] = field(default_factory=dict)
     limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
+    spans: Spans | None = None
 
 
 def create_app(settings: Settings | None = None, deps: Deps | None = None) -> FastAPI:
@@ -60,7 +62,9 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
 
     def connect(d: Deps) -> None:
         holder["deps"] = d
-        gates["gate"] = Gate(d.publisher, d.seen, metrics, d.clock, settings.publish_timeout_seconds)
+        gates["gate"] = Gate(
+            d.publisher, d.seen, metrics, d.clock, settings.publish_timeout_seconds, spans=d.spans
+        )
 
     if deps is not None:
         connect(deps)
@@ -84,6 +88,7 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
                     seen=RedisSeenStore(infra.redis, settings.redis.key_prefix, settings.dedupe_ttl_seconds),
                     checks=infra.checks,
                     limiter=RedisRateLimiter(infra.redis, settings.redis.key_prefix),
+                    spans=infra.spans,
                 )
             )
             yield
@@ -100,7 +105,8 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
         ),
         lifespan=lifespan,
     )
-    # The last added runs first: count every answer, then check the key before reading any body.
+    # The last added runs first: take the trace context, count every answer, then check the key before
+    # reading any body.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=metrics)
     app.add_middleware(
         ApiKeyMiddleware,
@@ -110,6 +116,8 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
         metrics=metrics,
     )
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    # Outermost: every log line of a request, the key check's included, carries the request's trace.
+    app.add_middleware(TraceMiddleware, spans=lambda: holder["deps"].spans if "deps" in holder else None)
     docs = Documentation()
 
     @app.exception_handler(RequestValidationError)

@@ -7,12 +7,16 @@ failed publish releases the claim and raises `Unavailable`, so the retry goes th
 Concurrent requests share these steps (group commit): the messages of every request waiting are
 claimed in one Redis call, published in one batch per partition and confirmed in one call, so under
 load a request pays a share of three round trips instead of three of its own.
+
+Each message gets its own span under its request's trace (`switchboard.tracing`), and its record carries
+that context whatever other requests' messages it is published with.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +30,7 @@ from switchboard.bus import Publisher
 from switchboard.contract import CloudEvent, MessageReceived
 from switchboard.groupcommit import GroupCommit
 from switchboard.metrics import Children
+from switchboard.tracing import Spans, TraceContext, current, new_trace
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +67,22 @@ class Gate:
     metrics: IngestMetrics
     clock: Callable[[], datetime]
     publish_timeout: float = 10.0
-    _stores: GroupCommit[MessageReceived, Status] = field(init=False, repr=False)
+    spans: Spans | None = None
+    _stores: GroupCommit[tuple[MessageReceived, TraceContext], Status] = field(init=False, repr=False)
     _children: Children = field(init=False, repr=False, default_factory=Children)
 
     def __post_init__(self) -> None:
         self._stores = GroupCommit(self._store)
 
-    async def publish(self, events: list[CloudEvent]) -> None:
-        """Publish events and wait for the broker's acks, or raise `Unavailable`."""
+    async def publish(self, events: list[CloudEvent], traces: list[TraceContext] | None = None) -> None:
+        """Publish events and wait for the broker's acks, or raise `Unavailable`.
+
+        Without `traces`, each event gets its own span under the current request's trace.
+        """
+        if traces is None:
+            traces = message_spans(len(events))
         try:
-            await asyncio.wait_for(self.publisher.publish(events), timeout=self.publish_timeout)
+            await asyncio.wait_for(self.publisher.publish(events, traces), timeout=self.publish_timeout)
         except Exception as exc:
             self.metrics.publish_failures.inc()
             log.warning("publish failed: %s", type(exc).__name__)
@@ -89,11 +100,13 @@ class Gate:
     async def accept(self, items: list[MessageIn]) -> list[Outcome]:
         """Store each message once; return one outcome per item, in order."""
         now = self.clock()
+        started = time.time_ns() if self.spans is not None else 0
         events = [normalise(item, now) for item in items]
+        traces = message_spans(len(events))
         # The same message twice in one request is stored once.
-        first: dict[str, MessageReceived] = {}
-        for event in events:
-            first.setdefault(seen_key(event), event)
+        first: dict[str, tuple[MessageReceived, TraceContext]] = {}
+        for event, trace in zip(events, traces, strict=True):
+            first.setdefault(seen_key(event), (event, trace))
         statuses = dict(zip(first, await self._stores.submit(list(first.values())), strict=True))
         outcomes = []
         counted: set[str] = set()
@@ -102,10 +115,27 @@ class Gate:
             status = statuses[key] if key not in counted else "duplicate"
             counted.add(key)
             outcomes.append(Outcome(event, status))
+        if self.spans is not None:
+            for outcome, trace in zip(outcomes, traces, strict=True):
+                self.spans.record(
+                    f"send {outcome.event.topic()}",
+                    trace,
+                    "producer",
+                    started,
+                    attributes={
+                        "messaging.system": "kafka",
+                        "messaging.operation.type": "send",
+                        "messaging.destination.name": outcome.event.topic(),
+                        "messaging.message.id": outcome.event.id,
+                        "switchboard.message_id": outcome.event.data.message_id,
+                        "switchboard.outcome": outcome.status,
+                    },
+                )
         return outcomes
 
-    async def _store(self, events: list[MessageReceived]) -> list[Status]:
+    async def _store(self, batch: list[tuple[MessageReceived, TraceContext]]) -> list[Status]:
         """Claim, publish and confirm the messages of every request waiting; raise `Unavailable` for all."""
+        events = [event for event, _ in batch]
         keys = [seen_key(e) for e in events]
         try:
             claims = await self.seen.claim(keys)
@@ -114,15 +144,16 @@ class Gate:
             self.metrics.claim_failures.labels("claim").inc()
             log.warning("claim store unavailable: %s", type(exc).__name__)
             raise Unavailable("the claim store (Redis) did not answer") from exc
-        fresh = [(k, e) for k, e, c in zip(keys, events, claims, strict=True) if c is None]
+        fresh = [(k, e, t) for k, (e, t), c in zip(keys, batch, claims, strict=True) if c is None]
         if fresh:
             try:
-                await self.publish([e for _, e in fresh])
+                # Each record with its own request's context, whichever requests share this flush.
+                await self.publish([e for _, e, _ in fresh], [t for _, _, t in fresh])
             except Unavailable:
-                await self._forget([k for k, _ in fresh])
+                await self._forget([k for k, _, _ in fresh])
                 raise
             try:
-                await self.seen.confirm([k for k, _ in fresh])
+                await self.seen.confirm([k for k, _, _ in fresh])
             except Exception as exc:
                 # The broker has the messages: they are stored and answered so. Their pending claims expire
                 # on their own; a retry after that publishes again under the same event ids, which
@@ -142,3 +173,9 @@ class Gate:
                 self._children(self.metrics.duplicates, (channel,)).inc()
                 statuses.append("duplicate")
         return statuses
+
+
+def message_spans(count: int) -> list[TraceContext]:
+    """Return a span per message, each a child of the current request's span (a new trace without one)."""
+    request = current() or new_trace()
+    return [request.child() for _ in range(count)]

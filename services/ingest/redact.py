@@ -28,6 +28,8 @@ _INTERNATIONAL = re.compile(
 # French national numbers: 0X XX XX XX XX, grouped by spaces, dots or dashes, or not at all.
 _FRENCH = re.compile(rf"(?<![^\W_])0[1-9](?:{_SEP}?\d{{2}}){{4}}(?!\d)")
 _MIN_PHONE_DIGITS = 8
+# The `extra=` fields of a log call that may hold what a client sent (trace ids are hex, never personal).
+IDS = ("event_id", "message_id", "case_id")
 
 
 def _phone(match: re.Match[str]) -> str:
@@ -70,6 +72,11 @@ class RedactingFilter(logging.Filter):
             record.exc_text = None
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
+        # Ids a call names (`extra=`) go into the JSON line too; a case id is whatever a client chose.
+        for name in IDS:
+            value = record.__dict__.get(name)
+            if isinstance(value, str):
+                setattr(record, name, redact(value))
         return True
 
 

@@ -1,4 +1,9 @@
-"""The SLA service: starts clocks on routed cases, stops them on activity, fires warnings and breaches."""
+"""The SLA service: starts clocks on routed cases, stops them on activity, fires warnings and breaches.
+
+A firing carries the trace of the event that started its clock (kept with the timer): a child span of the
+one that handled it. A timer started before the store kept it starts a new trace; its events still name
+the case (`subject`, `partitionkey`), which links them to the rest.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from switchboard.bus import KafkaPublisher, Publisher
 from switchboard.live import ConfigError, LiveConfig
 from switchboard.metrics import BusMetrics
 from switchboard.service import consuming, open_infra, ops_router
+from switchboard.tracing import Spans, continue_from
 
 NAME = "sla"
 CLAIM_LIMIT = 1000
@@ -45,15 +51,24 @@ def live_policies(settings: Settings, on_reload: Callable[[str], None]) -> LiveC
     )
 
 
-async def fire_due(timers: TimerStore, publisher: Publisher, deps: handlers.Deps, metrics: SlaMetrics) -> int:
+async def fire_due(
+    timers: TimerStore,
+    publisher: Publisher,
+    deps: handlers.Deps,
+    metrics: SlaMetrics,
+    spans: Spans | None = None,
+) -> int:
     """Publish what is due now (warnings, breaches, escalations), then forget it; return how many."""
     now = deps.clock()
+    started = time.time_ns() if spans is not None else 0
     claimed = await timers.claim_due(now, CLAIM_LIMIT)
     if not claimed:
         return 0
-    events = handlers.fired_events(claimed, now, deps.policies())
+    pairs = handlers.fired(claimed, now, deps.policies())
+    events = [event for _, event in pairs]
+    traces = [continue_from(entry.trace) for entry, _ in pairs]
     try:
-        await publisher.publish(events)
+        await publisher.publish(events, traces)
     except BaseException:
         # Not acknowledged (broker trouble, or a stop cancelled us): hand the entries back now rather
         # than after the lease. Some may have reached the broker; their repeat carries the same ids.
@@ -62,6 +77,21 @@ async def fire_due(timers: TimerStore, publisher: Publisher, deps: handlers.Deps
     await timers.done([c.member for c in claimed])
     for event in events:
         metrics.observe(event)
+    if spans is not None:
+        for event, trace in zip(events, traces, strict=True):
+            spans.record(
+                f"fire {event.type}",
+                trace,
+                "producer",
+                started,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.operation.type": "send",
+                    "messaging.destination.name": event.topic(),
+                    "messaging.message.id": event.id,
+                    "switchboard.case_id": event.subject,
+                },
+            )
     for entry in claimed:
         metrics.firing_lag.observe(max(0.0, (now - entry.due).total_seconds()))
     return len(claimed)
@@ -81,7 +111,12 @@ async def report_next_deadline(timers: TimerStore, deps: handlers.Deps, metrics:
 
 
 async def run_ticker(
-    timers: TimerStore, publisher: Publisher, deps: handlers.Deps, metrics: SlaMetrics, tick: float
+    timers: TimerStore,
+    publisher: Publisher,
+    deps: handlers.Deps,
+    metrics: SlaMetrics,
+    tick: float,
+    spans: Spans | None = None,
 ) -> None:
     """Fire due timers every tick until cancelled; hand back stale claims of dead instances."""
     last_requeue = 0.0
@@ -91,7 +126,7 @@ async def run_ticker(
                 await timers.requeue_stale(deps.clock(), LEASE_SECONDS)
                 metrics.open_timers.set(await timers.open_count())
                 last_requeue = time.monotonic()
-            while await fire_due(timers, publisher, deps, metrics) == CLAIM_LIMIT:
+            while await fire_due(timers, publisher, deps, metrics, spans) == CLAIM_LIMIT:
                 pass
         except asyncio.CancelledError:
             raise
@@ -133,7 +168,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Firing needs Redis and the producer only: it must not wait until the consumer has joined
             # its group, which takes a rebalance (seconds, or longer while a member is stuck).
             tasks = [
-                asyncio.create_task(run_ticker(timers, publisher, deps, metrics, settings.tick_seconds)),
+                asyncio.create_task(
+                    run_ticker(timers, publisher, deps, metrics, settings.tick_seconds, infra.spans)
+                ),
                 asyncio.create_task(policies.watch(settings.policy_poll_seconds)),
             ]
             try:

@@ -193,7 +193,12 @@ async def on_activity(event: CaseActivityRecorded, deps: Deps) -> list[CloudEven
 
 def fired_events(claimed: list[Claimed], now: datetime, policies: PolicySet) -> list[CloudEvent]:
     """Turn claimed due entries into warning, breach and escalation events; stopped timers yield none."""
-    events: list[CloudEvent] = []
+    return [event for _, event in fired(claimed, now, policies)]
+
+
+def fired(claimed: list[Claimed], now: datetime, policies: PolicySet) -> list[tuple[Claimed, CloudEvent]]:
+    """Pair each claimed due entry with the event it fires; stopped timers yield none."""
+    events: list[tuple[Claimed, CloudEvent]] = []
     for entry in claimed:
         timer = entry.timer
         if timer is None:
@@ -204,13 +209,13 @@ def fired_events(claimed: list[Claimed], now: datetime, policies: PolicySet) -> 
         kind, _, arg = entry.kind.partition(":")
         if kind == "warning":
             data = timer.model_copy(update={"elapsed_seconds": elapsed, "threshold": float(arg)})
-            events.append(_event(SlaWarning, data, entry.kind))
+            events.append((entry, _event(SlaWarning, data, entry.kind)))
         elif kind == "breached":
             data = timer.model_copy(update={"elapsed_seconds": elapsed, "level": 1})
-            events.append(_event(SlaBreached, data, entry.kind))
+            events.append((entry, _event(SlaBreached, data, entry.kind)))
         elif kind == "escalated":
             data = timer.model_copy(update={"elapsed_seconds": elapsed, "level": int(arg)})
-            events.append(_event(SlaEscalated, data, entry.kind))
+            events.append((entry, _event(SlaEscalated, data, entry.kind)))
     return events
 
 

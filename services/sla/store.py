@@ -5,6 +5,9 @@ threshold, the breach, each escalation level), which sit in the `due` sorted set
 time. An instance claims due entries atomically by moving them to `firing`; it removes them only after
 the event was published. Entries left in `firing` by an instance that died are put back after a lease,
 so a firing is repeated at most once (with the same event id) and never lost.
+
+The hash also keeps the trace context of the event that started the timer (field `trace`), so its
+warnings, breach and escalations join the trace of the message that opened the clock.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 
 from switchboard.contract import SlaTimer
+from switchboard.tracing import TraceContext, current, from_text, to_text
 
 TOMBSTONE_SECONDS = 7 * 24 * 3600
 
@@ -26,7 +30,8 @@ _START = """
 if ARGV[1] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
 if redis.call('HSETNX', KEYS[1], 'timer', ARGV[2]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'members', ARGV[4])
-if #ARGV > 4 then redis.call('ZADD', KEYS[2], unpack(ARGV, 5)) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'trace', ARGV[5]) end
+if #ARGV > 5 then redis.call('ZADD', KEYS[2], unpack(ARGV, 6)) end
 redis.call('SADD', KEYS[3], ARGV[3])
 redis.call('DEL', KEYS[4])
 return 1
@@ -55,9 +60,11 @@ for i = 1, #due, 2 do
   local rest = string.sub(member, sep + 1)
   local sep2 = string.find(rest, '|', 1, true)
   local timer = ARGV[3] .. string.sub(member, 1, sep - 1) .. '|' .. string.sub(rest, 1, sep2 - 1)
+  local fields = redis.call('HMGET', timer, 'timer', 'trace')
   table.insert(out, member)
   table.insert(out, due[i + 1])
-  table.insert(out, redis.call('HGET', timer, 'timer') or false)
+  table.insert(out, fields[1] or false)
+  table.insert(out, fields[2] or false)
 end
 return out
 """
@@ -89,19 +96,27 @@ class Firing:
 
 @dataclass(frozen=True)
 class Claimed:
-    """A due entry this instance now owns: which timer, which firing, when it was due, the timer."""
+    """A due entry this instance now owns: which timer, which firing, when it was due, the timer.
+
+    `trace` is the context of the event that started the timer (None for a timer started before the
+    store kept it).
+    """
 
     member: str
     kind: str
     due: datetime
     timer: SlaTimer | None
+    trace: TraceContext | None = None
 
 
 class TimerStore(Protocol):
     """Where SLA timers live."""
 
     async def start(self, timer: SlaTimer, firings: list[Firing], first: bool = True) -> bool:
-        """Start a timer unless it runs (or, when `first`, was already stopped); True when started now."""
+        """Start a timer unless it runs (or, when `first`, was already stopped); True when started now.
+
+        The current trace context (the event being handled) is kept with the timer for its firings.
+        """
         ...
 
     async def stop(self, case_id: str, clock: str) -> SlaTimer | None:
@@ -171,7 +186,15 @@ class RedisTimerStore:
             self._open,
             self._tombstone_key(timer.case_id, timer.clock),
         ]
-        args = ["1" if first else "0", timer.model_dump_json(), base, "\n".join(members), *scored]
+        trace = current()
+        args = [
+            "1" if first else "0",
+            timer.model_dump_json(),
+            base,
+            "\n".join(members),
+            to_text(trace) if trace is not None else "",
+            *scored,
+        ]
         return bool(await self._start(keys=keys, args=args))
 
     async def stop(self, case_id: str, clock: str) -> SlaTimer | None:
@@ -191,11 +214,11 @@ class RedisTimerStore:
             keys=[self._due, self._firing], args=[now.timestamp(), limit, f"{self._prefix}timer:"]
         )
         claimed = []
-        for member, score, raw in zip(flat[::3], flat[1::3], flat[2::3], strict=True):
+        for member, score, raw, trace in zip(flat[::4], flat[1::4], flat[2::4], flat[3::4], strict=True):
             name = member.decode()
             timer = SlaTimer.model_validate_json(raw) if raw else None
             due = datetime.fromtimestamp(float(score), UTC)
-            claimed.append(Claimed(name, name.split("|", 2)[2], due, timer))
+            claimed.append(Claimed(name, name.split("|", 2)[2], due, timer, from_text(trace)))
         return claimed
 
     async def done(self, members: list[str]) -> None:

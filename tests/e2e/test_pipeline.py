@@ -6,6 +6,7 @@ for this test and the real Redis, exactly as `switchboard up` runs them.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -178,3 +179,56 @@ async def test_the_services_count_what_went_through_in_their_metrics(stack: Embe
     assert (
         metric("classifier", 'switchboard_classifier_records_consumed_total{topic="messages.received"}') >= 4
     )
+
+
+async def test_a_message_posted_with_a_traceparent_reaches_its_sla_events_in_the_same_trace(
+    stack: EmbeddedStack,
+):
+    trace_id = uuid.uuid4().hex
+    ref = uuid.uuid4().hex[:6]
+    text = f"@NovaTel no internet since this morning, the network is down!! #outage ref {ref}"
+    body = {
+        "channel": "x",
+        "external_id": uuid.uuid4().hex,
+        "author": {"id": uuid.uuid4().hex[:6]},
+        "text": text,
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+    topics = ("messages.received", "messages.classified", "cases.customer-service", "sla.events")
+    async with TopicReader(stack.config.bootstrap, *topics) as reader:
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.post(
+                f"{stack.url('ingest')}/v1/messages",
+                json=body,
+                headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+            )
+        assert response.status_code == 202, response.text
+        message_id = response.json()["message_id"]
+        (case,) = await reader.wait_for(
+            lambda r: r.topic == "cases.customer-service" and decode(r.value).data.message_id == message_id
+        )
+        case_id = decode(case.value).data.case_id
+        # Started when the case was routed; breached by the SLA ticker, from the timer it kept.
+        await wait_event(reader, "switchboard.sla.started", case_id=case_id)
+        await wait_event(reader, "switchboard.sla.breached", case_id=case_id)
+
+    def ours(record) -> bool:
+        event = decode(record.value)
+        if record.topic in ("messages.received", "messages.classified"):
+            return event.subject == message_id
+        return event.subject == case_id
+
+    path = [r for r in reader.records if ours(r)]
+    assert {r.topic for r in path} == set(topics)
+    spans = set()
+    for record in path:
+        traceparent = dict(record.headers)["traceparent"].decode()
+        assert traceparent.split("-")[1] == trace_id, (record.topic, traceparent)
+        spans.add(traceparent.split("-")[2])
+    assert "00f067aa0ba902b7" not in spans
+    # The services log JSON lines, never what the customer wrote.
+    for log in (stack.config.state_dir / "logs").glob("*.log"):
+        if log.stem in SERVICES:
+            lines = log.read_text(errors="replace").splitlines()
+            assert all(json.loads(line)["msg"] is not None for line in lines if line.strip()), log.name
+            assert not [line for line in lines if text in line], log.name

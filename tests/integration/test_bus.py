@@ -33,6 +33,7 @@ from switchboard.metrics import BusMetrics
 from switchboard.stack import free_port, port_open, redis_server_binary, wait_until
 from switchboard.testing import TopicReader, eventually
 from switchboard.topics import ensure_topics
+from switchboard.tracing import TraceContext, from_headers
 
 pytestmark = pytest.mark.integration
 
@@ -103,7 +104,7 @@ class Harness:
     async def topics(self) -> None:
         await ensure_topics(self.kafka, [self.source, self.sink, dlq_topic(self.source)])
 
-    async def loop(self, producer: AIOKafkaProducer) -> ConsumerLoop:
+    async def loop(self, producer: AIOKafkaProducer, spans=None) -> ConsumerLoop:
         loop = ConsumerLoop(
             group_id=self.group,
             handlers={self.source: {"switchboard.message.received": self.handler}},
@@ -111,6 +112,7 @@ class Harness:
             producer=producer,
             deduper=RedisDeduper(self.redis, f"{self.prefix}handled:", 60),
             metrics=self.metrics,
+            spans=spans,
         )
         await loop.start()
         return loop
@@ -463,3 +465,111 @@ async def test_published_batches_land_on_the_partition_send_would_choose_for_the
         expected = await producer.send(harness.source, b"probe", key=record.key)
         assert (await expected).partition == record.partition
     assert {r.partition for r in out} == set(partitions)
+
+
+CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN = "00f067aa0ba902b7"
+
+
+def traced(trace_id: str = CALLER_TRACE, span_id: str = CALLER_SPAN, state: str | None = None):
+    """Headers of a record sent by a traced producer."""
+    headers = [
+        ("ce_type", b"switchboard.message.received"),
+        ("traceparent", f"00-{trace_id}-{span_id}-01".encode()),
+    ]
+    return headers + ([("tracestate", state.encode())] if state else [])
+
+
+class RecordedSpans:
+    """Keeps what the loop would export."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, TraceContext, str | None]] = []
+
+    def record(self, name, context, kind, start_ns, end_ns=None, attributes=None, error=None) -> None:
+        self.spans.append((name, context, error))
+
+
+async def test_an_output_carries_the_trace_of_its_input_in_a_span_of_its_own(harness, producer):
+    await producer.send_and_wait(
+        harness.source, encode(received(1)), key=b"conv", headers=traced(state="congo=t61rcWkgMzE")
+    )
+    spans = RecordedSpans()
+    loop = await harness.loop(producer, spans=spans)
+    try:
+        async with TopicReader(producer.client._bootstrap_servers, harness.sink) as reader:
+            (out,) = await reader.wait_for(lambda r: True)
+    finally:
+        await loop.stop()
+    sent = from_headers(out.headers)
+    assert sent is not None
+    assert sent.trace_id == CALLER_TRACE and sent.span_id != CALLER_SPAN
+    assert sent.state == "congo=t61rcWkgMzE"
+    assert dict(out.headers)["ce_type"] == b"switchboard.message.received"
+    # The output's span is the handling of the input: its parent is the span that sent the input.
+    ((name, handled, error),) = spans.spans
+    assert (name, error) == (f"process {harness.source}", None)
+    assert (handled.span_id, handled.parent_id) == (sent.span_id, CALLER_SPAN)
+
+
+async def test_a_batch_handlers_outputs_each_carry_the_trace_of_their_own_input(harness, producer):
+    traces = {n: f"{n + 1:032x}" for n in range(30)}
+    for n, trace_id in traces.items():
+        await producer.send(
+            harness.source,
+            encode(received(n, f"conv-{n % 3}")),
+            key=f"conv-{n % 3}".encode(),
+            headers=traced(trace_id),
+        )
+    await producer.flush()
+    handler, calls = batch_echo_to(harness.sink)
+    harness.handler = handler
+    loop = await harness.loop(producer)
+    try:
+        async with TopicReader(producer.client._bootstrap_servers, harness.sink) as reader:
+            out = await reader.wait_for(lambda r: True, count=30)
+    finally:
+        await loop.stop()
+    assert any(len(c) > 1 for c in calls), "the batch handler never got more than one event"
+    span_ids = set()
+    for record in out:
+        n = int(decode(record.value).data.external_id)
+        sent = from_headers(record.headers)
+        assert sent is not None and sent.trace_id == traces[n] and sent.span_id != CALLER_SPAN
+        span_ids.add(sent.span_id)
+    assert len(span_ids) == 30
+
+
+async def test_an_untraced_input_gets_a_new_trace(harness, producer):
+    await producer.send_and_wait(harness.source, encode(received(1)), key=b"conv")
+    loop = await harness.loop(producer)
+    try:
+        async with TopicReader(producer.client._bootstrap_servers, harness.sink) as reader:
+            (out,) = await reader.wait_for(lambda r: True)
+    finally:
+        await loop.stop()
+    sent = from_headers(out.headers)
+    assert sent is not None and sent.sampled and sent.trace_id != CALLER_TRACE
+
+
+async def test_a_dead_lettered_record_keeps_its_trace_context(harness, producer):
+    bad = received(3)
+    bad.data.text = "explode"
+    await producer.send_and_wait(
+        harness.source, encode(bad), key=b"conv", headers=traced(state="congo=t61rcWkgMzE")
+    )
+    await producer.send_and_wait(harness.source, b"{not json", key=b"conv", headers=traced("ab" * 16))
+    spans = RecordedSpans()
+    loop = await harness.loop(producer, spans=spans)
+    try:
+        async with TopicReader(producer.client._bootstrap_servers, dlq_topic(harness.source)) as reader:
+            dead = await reader.wait_for(lambda r: True, count=2)
+    finally:
+        await loop.stop()
+    by_reason = {dead_letter_reason(r.headers)["reason"]: r for r in dead}
+    failed, undecodable = by_reason["handler_failed"], by_reason["undecodable"]
+    assert dict(failed.headers)["traceparent"] == f"00-{CALLER_TRACE}-{CALLER_SPAN}-01".encode()
+    assert dict(failed.headers)["tracestate"] == b"congo=t61rcWkgMzE"
+    assert dict(undecodable.headers)["traceparent"] == f"00-{'ab' * 16}-{CALLER_SPAN}-01".encode()
+    ((_, handled, error),) = spans.spans
+    assert handled.trace_id == CALLER_TRACE and error == "dead-lettered: handler_failed"

@@ -71,8 +71,8 @@ class Recording:
         self._publisher = publisher
         self.ids: list[str] = []
 
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
-        await self._publisher.publish(events)
+    async def publish(self, events: Sequence[CloudEvent], traces: Sequence[object] | None = None) -> None:
+        await self._publisher.publish(events, traces)
         self.ids += [e.id for e in events]
 
 
@@ -229,7 +229,7 @@ class Hangs:
     def __init__(self) -> None:
         self.entered = asyncio.Event()
 
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
+    async def publish(self, events: Sequence[CloudEvent], traces: Sequence[object] | None = None) -> None:
         self.entered.set()
         await asyncio.sleep(3600)
 
@@ -240,7 +240,7 @@ class Remembering:
     def __init__(self) -> None:
         self.ids: list[str] = []
 
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
+    async def publish(self, events: Sequence[CloudEvent], traces: Sequence[object] | None = None) -> None:
         self.ids += [e.id for e in events]
 
 

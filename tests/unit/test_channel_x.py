@@ -39,7 +39,7 @@ class FakePublisher:
         self.events: list[CloudEvent] = []
         self.down = False
 
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
+    async def publish(self, events: Sequence[CloudEvent], traces: Sequence[object] | None = None) -> None:
         if self.down:
             raise ConnectionError("broker unreachable")
         self.events.extend(events)

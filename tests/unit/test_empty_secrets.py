@@ -37,7 +37,7 @@ class FakePublisher:
     def __init__(self) -> None:
         self.events: list[CloudEvent] = []
 
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
+    async def publish(self, events: Sequence[CloudEvent], traces: Sequence[object] | None = None) -> None:
         self.events.extend(events)
 
 

@@ -20,15 +20,17 @@ class FakePublisher:
 
     def __init__(self) -> None:
         self.events: list[CloudEvent] = []
+        self.traces: list[object] = []
         self.calls = 0
         self.down = False
 
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
+    async def publish(self, events: Sequence[CloudEvent], traces: Sequence[object] | None = None) -> None:
         self.calls += 1
         await asyncio.sleep(0.01)  # a broker takes a while to acknowledge; requests arrive meanwhile
         if self.down:
             raise ConnectionError("broker unreachable")
         self.events.extend(events)
+        self.traces.extend(traces if traces is not None else [None] * len(events))
 
 
 class UnreachableSeenStore(MemorySeenStore):

@@ -35,7 +35,7 @@ class EncodingPublisher:
     def __init__(self) -> None:
         self.count = 0
 
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
+    async def publish(self, events: Sequence[CloudEvent], traces: Sequence[object] | None = None) -> None:
         for event in events:
             encode(event)
         self.count += len(events)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Iterator
 
@@ -13,6 +14,7 @@ from ingest.app import Deps, create_app
 from ingest.config import Settings
 from ingest.redact import RedactingFilter, install, redact
 from ingest.store import MemorySeenStore
+from switchboard.service import JsonFormatter
 
 
 @pytest.mark.parametrize(
@@ -111,6 +113,16 @@ def test_arguments_that_do_not_fit_the_format_are_masked_not_dumped(captured):
     assert "[email]" in out
 
 
+def test_the_ids_a_json_line_carries_are_masked_but_its_trace_id_is_kept(captured):
+    logger, stream = captured
+    trace_id = "1234567890123456abcdef0123456789"
+    handler = next(h for h in logger.handlers if getattr(h, "stream", None) is stream)
+    handler.setFormatter(JsonFormatter())
+    logger.warning("activity refused", extra={"case_id": "marie@exemple.fr", "trace_id": trace_id})
+    line = json.loads(stream.getvalue())
+    assert (line["case_id"], line["trace_id"]) == ("[email]", trace_id)
+
+
 def test_installing_twice_adds_one_filter(captured):
     logger, stream = captured
     install(logger)
@@ -136,7 +148,7 @@ async def test_ingest_installs_the_filter_on_the_root_handlers_at_startup():
 
 async def test_a_message_that_cannot_be_published_logs_no_personal_data():
     class Down:
-        async def publish(self, events):
+        async def publish(self, events, traces=None):
             raise ConnectionError("cannot send to marie@exemple.fr +33612345678")
 
     stream = io.StringIO()
