@@ -212,10 +212,21 @@ class EmbeddedStack:
     def start_services(self) -> None:
         """Start each service as its own process and wait until every one is ready."""
         for service in self.config.services:
-            argv = [sys.executable, "-m", "switchboard", "serve", service]
-            self._spawn(service, argv, env=self.config.service_env(service))
+            self.start_service(service)
         for service in self.config.services:
             self.wait_ready(service, timeout=60)
+
+    def start_service(self, service: str) -> Process:
+        """Start one service as its own process, or again once its previous process has exited."""
+        if any(p.name == service and p.popen.poll() is None for p in self.processes):
+            raise RuntimeError(f"{service} is already running")
+        self.processes = [p for p in self.processes if p.name != service]
+        argv = [sys.executable, "-m", "switchboard", "serve", service]
+        return self._spawn(service, argv, env=self.config.service_env(service))
+
+    def process(self, name: str) -> Process:
+        """Return the child process of that name: a service, or the broker or Redis the stack started."""
+        return next(p for p in self.processes if p.name == name)
 
     def url(self, service: str) -> str:
         """Return the base URL of a service."""
@@ -223,7 +234,7 @@ class EmbeddedStack:
 
     def wait_ready(self, service: str, timeout: float) -> None:
         """Wait until a service answers 200 on /readyz; fail early if its process died."""
-        process = next(p for p in self.processes if p.name == service)
+        process = self.process(service)
 
         def ready() -> bool:
             if process.popen.poll() is not None:
