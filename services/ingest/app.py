@@ -85,7 +85,12 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
             connect(
                 Deps(
                     publisher=KafkaPublisher(infra.producer),
-                    seen=RedisSeenStore(infra.redis, settings.redis.key_prefix, settings.dedupe_ttl_seconds),
+                    seen=RedisSeenStore(
+                        infra.redis,
+                        settings.redis.key_prefix,
+                        settings.dedupe_ttl_seconds,
+                        settings.pending_claim_seconds,
+                    ),
                     checks=infra.checks,
                     limiter=RedisRateLimiter(infra.redis, settings.redis.key_prefix),
                     spans=infra.spans,

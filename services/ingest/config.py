@@ -24,6 +24,9 @@ class Settings(ServiceSettings):
     # How long a channel+external_id pair is remembered to refuse republishing a retried webhook.
     dedupe_ttl_seconds: int = 30 * 24 * 3600
     publish_timeout_seconds: float = 10.0
+    # How long a message being published blocks its retries ("retry" 503) when the process storing it
+    # dies before confirming: longer than a publish may take, short enough for a channel's next retry.
+    pending_claim_seconds: int = Field(default=30, ge=1)
     retry_after_seconds: int = 5
     # Keys of the generic and activity APIs, as `name:sha256hex[:rate_per_minute]` separated by commas;
     # none configured (unset, empty or blank) leaves those APIs open (local development), with a warning

@@ -53,11 +53,11 @@ return 1
 class RedisSeenStore:
     """Claims as Redis keys that expire after the dedupe window."""
 
-    def __init__(self, redis: Redis, prefix: str, ttl_seconds: int) -> None:
+    def __init__(self, redis: Redis, prefix: str, ttl_seconds: int, pending_seconds: int = 30) -> None:
         self._redis = redis
         self._prefix = f"{prefix}ingest:seen:"
         self._ttl = ttl_seconds
-        self._pending_ttl = 120
+        self._pending_ttl = pending_seconds
         self._claim = redis.register_script(_CLAIM)
         self._confirm = redis.register_script(_CONFIRM)
 

@@ -293,11 +293,14 @@ def send_signal(instances: list[Instance], sig: signal.Signals) -> None:
         os.kill(instance.popen.pid, sig)
 
 
-async def crash_while_claiming(victim: Instance, others: list[Instance], redis: Redis, key_prefix: str):
+async def crash_while_claiming(
+    victim: Instance, others: list[Instance], redis: Redis, key_prefix: str
+) -> tuple[list[bytes], bool]:
     """SIGKILL `victim`, if possible while it holds claimed entries it has not forgotten; return those.
 
     The other instances are frozen (SIGSTOP) meanwhile, so that whatever is claimed is the victim's;
     a try whose freeze caught another instance inside a claim is given up and the next one comes.
+    The flag tells whether the entries are known to be the victim's alone.
     """
     firing = f"{key_prefix}sla:firing"
 
@@ -317,7 +320,7 @@ async def crash_while_claiming(victim: Instance, others: list[Instance], redis: 
             if stuck:
                 victim.popen.kill()
                 victim.popen.wait(10)
-                return stuck
+                return stuck, True
             send_signal([victim], signal.SIGCONT)
         except AssertionError:
             continue
@@ -326,13 +329,14 @@ async def crash_while_claiming(victim: Instance, others: list[Instance], redis: 
     # Under load the claim window (a few milliseconds) can slip past every try. The kill still proves
     # the survivors take over with nothing lost or doubled; tests/integration/test_sla_instances.py
     # reproduces the crash inside that window exactly.
-    # With the others frozen, what is left in `firing` after the kill is what the victim had claimed (or
-    # an over-count, if another was frozen inside a claim; that only loosens the duplicate bound).
+    # With the others frozen, what is left in `firing` after the kill is what the victim had claimed, or
+    # more: another instance frozen inside a claim leaves its entries there too. They only loosen the
+    # duplicate bound, but they are not known to be the victim's, so they are not expected to fire again.
     send_signal(others, signal.SIGSTOP)
     try:
         victim.popen.kill()
         victim.popen.wait(10)
-        return await redis.zrange(firing, 0, -1)
+        return await redis.zrange(firing, 0, -1), False
     finally:
         send_signal(others, signal.SIGCONT)
 
@@ -421,7 +425,9 @@ async def test_three_instances_fire_every_timer_exactly_once_when_one_is_killed_
         # Crash an instance while it holds claims: whatever it claimed and had not yet forgotten stays
         # in `firing` until its 30 s lease runs out, then another instance fires it.
         await wait_for_ids(reader, wanted, set(expected), len(expected) // 4, timeout=20)
-        left_claimed = await crash_while_claiming(instances[0], instances[1:], redis, key_prefix)
+        left_claimed, victims_alone = await crash_while_claiming(
+            instances[0], instances[1:], redis, key_prefix
+        )
         killed_at = datetime.now(UTC)
         await reader.poll()
         fired_before_kill = len(set(expected) & {e.id for e in sla_events(reader, wanted)})
@@ -445,7 +451,9 @@ async def test_three_instances_fire_every_timer_exactly_once_when_one_is_killed_
         f"claimed by the killed instance, fired again {max(late, default=killed_at) - killed_at} after the "
         f"kill, {duplicates} published twice"
     )
-    assert lost_claims <= {e.id for e in events if e.time > killed_at}
+    if victims_alone:
+        # What the killed instance held is fired again by a survivor once its lease ran out.
+        assert lost_claims <= {e.id for e in events if e.time > killed_at}
     # A repeat only happens to an entry the killed instance published and had not yet forgotten.
     assert max(copies.values()) <= 2
     assert duplicates <= len(left_claimed)

@@ -280,3 +280,20 @@ async def test_a_queue_reports_how_many_cases_it_holds_and_when_its_oldest_opene
     await store.attach(message("m2", conversation="b"), SUPPORT, 3600, NOW + timedelta(minutes=5))
     assert await store.queue_depth(Queue.CUSTOMER_SERVICE) == (2, NOW.timestamp())
     assert await store.queue_depth(Queue.MARKETING) == (0, None)
+
+
+async def test_a_pending_claim_left_by_a_dead_ingest_expires_so_the_channel_retry_goes_through(
+    redis: Redis, key_prefix: str
+):
+    store = RedisSeenStore(redis, key_prefix, ttl_seconds=60, pending_seconds=1)
+    assert await store.claim(["x:9"]) == [None]
+    # The process that claimed it died before confirming: a retry is asked to come back...
+    assert await store.claim(["x:9"]) == [PENDING]
+    assert 0 < await redis.ttl(f"{key_prefix}ingest:seen:x:9") <= 1
+    # ...and once the claim expired, the retry claims it and publishes.
+    await eventually(lambda: _gone(redis, f"{key_prefix}ingest:seen:x:9"), timeout=5)
+    assert await store.claim(["x:9"]) == [None]
+
+
+async def _gone(redis: Redis, key: str) -> bool:
+    return not await redis.exists(key)
