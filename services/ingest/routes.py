@@ -70,10 +70,14 @@ def read_json(body: bytes) -> Any:
     """Parse a body as FastAPI does (Python's json), or raise the 422 FastAPI would."""
     try:
         return json.loads(body)
+    except RecursionError:
+        # Python's parser recurses once per level: JSON nested deeper than the interpreter allows is
+        # refused like any malformed body, not answered 500.
+        where, reason = 0, "the JSON is nested too deeply"
     except ValueError as exc:
         where, reason = getattr(exc, "pos", 0), getattr(exc, "msg", str(exc))
-        error = {"type": "json_invalid", "loc": ("body", where), "msg": "JSON decode error", "input": {}}
-        raise RequestValidationError([{**error, "ctx": {"error": reason}}]) from None
+    error = {"type": "json_invalid", "loc": ("body", where), "msg": "JSON decode error", "input": {}}
+    raise RequestValidationError([{**error, "ctx": {"error": reason}}]) from None
 
 
 def validate_python(data: Any, model: type[M]) -> M:

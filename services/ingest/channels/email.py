@@ -199,7 +199,7 @@ def _header_pairs(raw: Any) -> list[tuple[str, str]]:
     if isinstance(raw, str) and raw.lstrip().startswith("["):
         try:
             raw = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise MalformedEmail("headers is neither a header block nor a JSON list") from None
     if isinstance(raw, str):
         headers = HeaderParser().parsestr(raw).items()
@@ -323,7 +323,7 @@ async def read_fields(request: Request, max_body_bytes: int) -> dict[str, Any]:
             raise HTTPException(413, f"the body is larger than {max_body_bytes} bytes")
         try:
             fields = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise HTTPException(400, f"the body is not JSON: {exc}") from None
         if not isinstance(fields, dict):
             raise HTTPException(400, "the body is a JSON object of email fields")
