@@ -10,6 +10,9 @@ from pydantic_core import PydanticSerializationError
 from switchboard.contract import ActivityType, Author, Channel, Queue, Visibility
 
 _METADATA: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
+# Consumers read events with the contract's JSON decoder, which refuses a document nested about 200 levels
+# deep: metadata is kept far shallower, so that no message ingest accepts is dead-lettered downstream.
+MAX_METADATA_DEPTH = 32
 
 MESSAGE_EXAMPLE = {
     "channel": "x",
@@ -77,11 +80,15 @@ class MessageIn(BaseModel):
     )
     in_reply_to: str | None = Field(default=None, max_length=256)
     language: str | None = Field(default=None, max_length=16)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description=f"Any JSON object, nested at most {MAX_METADATA_DEPTH} levels deep."
+    )
 
     @field_validator("metadata")
     @classmethod
     def _encodable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if nested_deeper(value, MAX_METADATA_DEPTH):
+            raise ValueError(f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep")
         # JSON escapes can carry lone surrogates (`"\ud800"`) that no UTF-8 record can hold; found here
         # they are a 422, found at publish time they would be a 503 the channel retries forever.
         try:
@@ -90,6 +97,21 @@ class MessageIn(BaseModel):
         except PydanticSerializationError:
             raise ValueError("metadata holds text that is not valid Unicode") from None
         return value
+
+
+def nested_deeper(value: Any, levels: int) -> bool:
+    """Tell whether objects and lists nest more than `levels` deep (the outermost is level 1)."""
+    # A loop rather than a recursion: the value may nest as deep as Python's own parser allowed.
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            if level > levels:
+                return True
+            pending.extend((child, level + 1) for child in item)
+    return False
 
 
 class Accepted(BaseModel):
