@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Body, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ingest.answers import store_or_refuse, unavailable
 from ingest.api import (
@@ -33,15 +33,21 @@ _ITEM = TypeAdapter(MessageIn)
 M = TypeVar("M", bound=BaseModel)
 
 
-class _AllValid(BaseModel):
-    """A batch every item of which is a valid message."""
+def all_valid(max_items: int) -> TypeAdapter[Any]:
+    """Return the validator of a batch every item of which is a valid message, and not too many of them.
 
-    model_config = ConfigDict(extra="forbid")
+    It stops at the first invalid item or past the limit: the items of a refused batch are then looked
+    at one by one only after they are counted, so a body of a million empty items costs no more than
+    its parsing.
+    """
 
-    messages: list[MessageIn]
+    class AllValid(BaseModel):
+        model_config = ConfigDict(extra="forbid")
 
+        messages: list[MessageIn] = Field(max_length=max_items, fail_fast=True)
 
-_ALL_VALID = TypeAdapter(_AllValid)
+    return TypeAdapter(AllValid)
+
 
 ACTIVITY_EXAMPLES = {
     "responded": {"summary": "An agent answered", "value": ACTIVITY_EXAMPLE},
@@ -111,6 +117,11 @@ def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics)
     """Build `POST /v1/messages`, `POST /v1/messages/batch` and `POST /v1/cases/{case_id}/activity`."""
     api = APIRouter(tags=["messages"])
     guarded = {"openapi_extra": {"security": SECURITY}}
+    batch_of_valid_items = all_valid(settings.max_batch_items)
+
+    def too_many(count: int) -> HTTPException:
+        metrics.rejected.labels("batch_too_large").inc()
+        return HTTPException(413, f"{count} items; a batch holds at most {settings.max_batch_items}")
 
     def check_text(item: MessageIn) -> None:
         if len(item.text) > settings.max_text_chars:
@@ -162,15 +173,10 @@ def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics)
         body = await request.body()
         try:
             # A batch whose items are all valid is validated in one pass over the raw bytes.
-            items = list(enumerate(_ALL_VALID.validate_json(body).messages))
+            items = list(enumerate(batch_of_valid_items.validate_json(body).messages))
             invalid: list[dict[str, Any]] = []
         except ValidationError:
             items, invalid = validate_items(body)
-        if len(items) + len(invalid) > settings.max_batch_items:
-            metrics.rejected.labels("batch_too_large").inc()
-            raise HTTPException(
-                413, f"{len(items) + len(invalid)} items; a batch holds at most {settings.max_batch_items}"
-            )
         valid: list[tuple[int, MessageIn]] = []
         for index, item in items:
             if len(item.text) > settings.max_text_chars:
@@ -202,7 +208,12 @@ def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics)
 
     def validate_items(body: bytes) -> tuple[list[tuple[int, MessageIn]], list[dict[str, Any]]]:
         """Validate a batch item by item, so one bad item is reported and does not refuse the others."""
-        batch = validate_python(read_json(body), BatchIn)
+        data = read_json(body)
+        if isinstance(data, dict) and isinstance(data.get("messages"), list):
+            # Counted before any item is validated: a refused batch costs its parsing and no more.
+            if len(data["messages"]) > settings.max_batch_items:
+                raise too_many(len(data["messages"]))
+        batch = validate_python(data, BatchIn)
         items: list[tuple[int, MessageIn]] = []
         invalid: list[dict[str, Any]] = []
         for index, raw in enumerate(batch.messages):
