@@ -22,6 +22,7 @@ from ingest.api import (
     BatchIn,
     BatchResult,
     MessageIn,
+    ahead_of,
 )
 from ingest.config import Settings
 from ingest.gate import Gate, Unavailable
@@ -63,7 +64,8 @@ ACTIVITY_EXAMPLES = {
 }
 INVALID = error(
     "The body is not what the route takes: malformed JSON, a missing or invalid field, an unknown channel, "
-    "a `created_at` that is not a date with its offset, a text over INGEST_MAX_TEXT_CHARS.",
+    "a `created_at` that is not a date with its offset or is before 1970 or more than a day ahead, a text "
+    "over INGEST_MAX_TEXT_CHARS.",
     "text is 20001 characters; the limit is 20000",
 )
 DUPLICATE = {
@@ -178,11 +180,16 @@ def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics)
         except ValidationError:
             items, invalid = validate_items(body)
         valid: list[tuple[int, MessageIn]] = []
+        now = the_gate.clock()
         for index, item in items:
+            ahead = ahead_of(item.created_at, now)
             if len(item.text) > settings.max_text_chars:
                 metrics.rejected.labels("text_too_long").inc()
                 error = f"text longer than {settings.max_text_chars} characters"
                 invalid.append({"index": index, "status": "invalid", "error": error})
+            elif ahead is not None:
+                metrics.rejected.labels("invalid").inc()
+                invalid.append({"index": index, "status": "invalid", "error": f"created_at: {ahead}"})
             else:
                 valid.append((index, item))
         try:
@@ -249,6 +256,10 @@ def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics)
         if activity.type == "reassigned" and activity.to_queue is None:
             metrics.rejected.labels("invalid").inc()
             raise HTTPException(422, "a reassigned activity needs to_queue")
+        ahead = ahead_of(activity.at, the_gate.clock())
+        if ahead is not None:
+            metrics.rejected.labels("invalid").inc()
+            raise HTTPException(422, f"at {ahead}")
         activity_id = (
             derive_id(f"{case_id}:{activity.activity_id}", "activity")
             if activity.activity_id

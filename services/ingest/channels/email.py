@@ -18,7 +18,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from pydantic import BaseModel, ValidationError
 
 from ingest.answers import store_or_refuse
-from ingest.api import MessageIn
+from ingest.api import EARLIEST, MessageIn, ahead_of
 from ingest.config import Settings
 from ingest.gate import Gate
 from switchboard.contract import Author, Channel
@@ -264,8 +264,9 @@ def parse_email(
         raise IncompleteEmail("the email has no subject and no text")
     metadata: dict[str, Any] = {"subject": subject, "to": _decoded(found.get("to", ""))}
     created_at = parse_date(found.get("date"))
-    if created_at is None:
-        # The time it was written is unknown: the request time stands in, and says so.
+    if created_at is None or created_at < EARLIEST or ahead_of(created_at, received_at) is not None:
+        # The time it was written is unknown, or not believable (a Date header before 1970 or days ahead):
+        # the request time stands in, and says so. Refusing would lose the email, never sent again.
         created_at = received_at
         metadata["date_missing"] = True
     if max_text_chars is not None and len(text) > max_text_chars:
