@@ -19,6 +19,7 @@ SPEC_VERSION = "1.0"
 # Ids derived from a cause are UUIDv5 in this namespace, so reprocessing a record yields the same ids.
 ID_NAMESPACE = uuid.UUID("6f1c0d3e-5b8a-4c1e-9e0b-2f7f5a9d3c11")
 _NAMESPACE_BYTES = ID_NAMESPACE.bytes
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 class Topic(StrEnum):
@@ -127,7 +128,12 @@ class Author(Model):
     handle: str | None = Field(default=None, max_length=256)
     name: str | None = Field(default=None, max_length=512)
     followers: int | None = Field(
-        default=None, ge=0, description="The author's reach when the channel gives it."
+        default=None,
+        ge=0,
+        # The largest integer every JSON reader holds exactly (I-JSON, RFC 7493): JavaScript loses digits
+        # beyond it and 64-bit readers overflow soon after; no account has that many followers.
+        le=MAX_SAFE_INTEGER,
+        description="The author's reach when the channel gives it.",
     )
 
 
