@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 SPEC_VERSION = "1.0"
 # Ids derived from a cause are UUIDv5 in this namespace, so reprocessing a record yields the same ids.
@@ -374,9 +374,20 @@ def encode(event: CloudEvent) -> bytes:
     return event.model_dump_json(exclude_none=True).encode()
 
 
+# Attributes CloudEvents requires that the models fill in when an event is built in code: a document must
+# carry them. A record without an id, given a new one on each reading, would pass every consumer's dedupe
+# as a new event on each redelivery.
+_REQUIRED_ON_THE_WIRE = ("id", "specversion")
+
+
 def decode(raw: bytes | str) -> CloudEvent:
     """Parse and validate a CloudEvents JSON document into its event class.
 
     Raises pydantic.ValidationError for anything that is not a known, valid event.
     """
-    return _EVENT_ADAPTER.validate_json(raw)
+    event = _EVENT_ADAPTER.validate_json(raw)
+    missing = [name for name in _REQUIRED_ON_THE_WIRE if name not in event.model_fields_set]
+    if missing:
+        errors = [{"type": "missing", "loc": (event.type, name), "input": {}} for name in missing]
+        raise ValidationError.from_exception_data("CloudEvent", errors)  # type: ignore[arg-type]
+    return event
