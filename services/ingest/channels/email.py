@@ -37,11 +37,14 @@ _BLOCKS = {
 }
 # Tags that start a line but whose end does not need another (list items, rows, breaks).
 _LINES = {"br", "li", "tr", "dt", "dd"}
-# A reply header carries the quoted message's date, hence the digit; it may wrap over two lines.
+# A reply header carries the quoted message's date, hence a digit between its first and last words; it
+# may wrap over two lines. One `.*` per pattern and the digit looked for apart: two `.*` around `\d`
+# backtracked quadratically on a long line that starts like a header and never ends like one.
 _REPLY_HEADERS = (
-    re.compile(r"On\b.*\d.*\bwrote\s*:", re.IGNORECASE),
-    re.compile(r"Le\b.*\d.*\ba\s+écrit\s*:", re.IGNORECASE),
+    re.compile(r"On\b(.*)\bwrote\s*:", re.IGNORECASE),
+    re.compile(r"Le\b(.*)\ba\s+écrit\s*:", re.IGNORECASE),
 )
+_DIGIT = re.compile(r"\d")
 _SEPARATOR = re.compile(
     r"-{2,}\s*(Original Message|Message d'origine|Message original)\s*-{2,}", re.IGNORECASE
 )
@@ -141,7 +144,11 @@ def _tidy(lines: Iterable[str]) -> str:
 
 
 def _is_header(line: str) -> bool:
-    return any(pattern.fullmatch(line) for pattern in _REPLY_HEADERS)
+    for pattern in _REPLY_HEADERS:
+        match = pattern.fullmatch(line)
+        if match and _DIGIT.search(match[1]):
+            return True
+    return False
 
 
 def _is_reply_header(lines: list[str], index: int) -> bool:
