@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -126,10 +127,36 @@ class _TextExtractor(HTMLParser):
             self.lines[-1][1].append(line)
 
 
+# Python's HTML parser (3.11) rescans the rest of the document for each half-open construct ('<!--', '</',
+# '<?', '<!' left without their end) and raises AssertionError on a '<![' it cannot name: a crafted HTML
+# part blocked the event loop for hours, or made a 500. So the part is first reduced, in linear passes, to
+# whole tags and text: comments, declarations, processing instructions and marked sections, never shown,
+# are dropped (an unclosed comment hides the rest, as in a browser), and every other '<' becomes text.
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
+_DIRECTIVE = re.compile(r"<[!?][^<>]*>")
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+_STRAY = re.compile(r"<(?!/?[A-Za-z][^<>]*>)")
+# The parser costs microseconds a tag or an entity: past this many tags (a long newsletter has a few
+# thousand) the rest are dropped and read as plain text, and a flood of stray '<' is dropped rather than
+# escaped, so that no part can hold the event loop for long.
+MAX_HTML_TAGS = 50_000
+
+
+def tame_markup(html: str) -> str:
+    """Return HTML that Python's parser reads in linear time: whole tags and text only."""
+    html = _DIRECTIVE.sub("", _COMMENT.sub("", html))
+    escaped, strays = _STRAY.subn("&lt;", html)
+    html = escaped if strays <= MAX_HTML_TAGS else _STRAY.sub("", html)
+    beyond = next(itertools.islice(_TAG.finditer(html), MAX_HTML_TAGS, None), None)
+    if beyond is not None:
+        html = html[: beyond.start()] + _TAG.sub("", html[beyond.start() :])
+    return html
+
+
 def html_to_text(html: str) -> str:
     """Reduce an HTML part to its readable text; quoted blocks come out as `> ` lines."""
     parser = _TextExtractor()
-    parser.feed(html)
+    parser.feed(tame_markup(html))
     parser.close()
     lines = []
     for depth, parts in parser.lines:
