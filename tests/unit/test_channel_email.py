@@ -102,6 +102,15 @@ def test_a_part_made_of_half_open_markup_is_read_in_linear_time(markup: str):
     assert time.perf_counter() - started < 10
 
 
+@pytest.mark.parametrize("field", ["from", "headers"])
+def test_a_sender_hidden_in_thousands_of_nested_comments_is_refused_not_a_recursion_error(field: str):
+    sender = "(" * 5000 + "marie@example.org"
+    fields = {"message-id": "<a@example.org>", "text": "hi"}
+    fields |= {"from": sender} if field == "from" else {"headers": f"From: {sender}\n"}
+    with pytest.raises(IncompleteEmail, match="from"):
+        parse_email(fields, NOW)
+
+
 def test_a_marked_section_without_a_name_is_text_not_an_assertion_error():
     assert html_to_text("<p>Bonjour, <![ ma box ne marche plus.</p>") == "Bonjour, <![ ma box ne marche plus."
 

@@ -289,7 +289,12 @@ def parse_email(
     if not own_ids:
         raise IncompleteEmail("the email has no Message-ID (field message-id or in headers)")
     message_id = own_ids[0]
-    name, address = parseaddr(_decoded(found.get("from", "")))
+    try:
+        name, address = parseaddr(_decoded(found.get("from", "")))
+    except RecursionError:
+        # The standard library reads nested (comments) by recursion: a From of thousands of them has no
+        # address to read, rather than being a 500.
+        name, address = "", ""
     if "@" not in address:
         raise IncompleteEmail("from has no email address")
     subject = " ".join(_decoded(found.get("subject", "")).split())
