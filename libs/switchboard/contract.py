@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 SPEC_VERSION = "1.0"
 # Ids derived from a cause are UUIDv5 in this namespace, so reprocessing a record yields the same ids.
 ID_NAMESPACE = uuid.UUID("6f1c0d3e-5b8a-4c1e-9e0b-2f7f5a9d3c11")
 _NAMESPACE_BYTES = ID_NAMESPACE.bytes
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 class Topic(StrEnum):
@@ -127,7 +128,12 @@ class Author(Model):
     handle: str | None = Field(default=None, max_length=256)
     name: str | None = Field(default=None, max_length=512)
     followers: int | None = Field(
-        default=None, ge=0, description="The author's reach when the channel gives it."
+        default=None,
+        ge=0,
+        # The largest integer every JSON reader holds exactly (I-JSON, RFC 7493): JavaScript loses digits
+        # beyond it and 64-bit readers overflow soon after; no account has that many followers.
+        le=MAX_SAFE_INTEGER,
+        description="The author's reach when the channel gives it.",
     )
 
 
@@ -368,9 +374,20 @@ def encode(event: CloudEvent) -> bytes:
     return event.model_dump_json(exclude_none=True).encode()
 
 
+# Attributes CloudEvents requires that the models fill in when an event is built in code: a document must
+# carry them. A record without an id, given a new one on each reading, would pass every consumer's dedupe
+# as a new event on each redelivery.
+_REQUIRED_ON_THE_WIRE = ("id", "specversion")
+
+
 def decode(raw: bytes | str) -> CloudEvent:
     """Parse and validate a CloudEvents JSON document into its event class.
 
     Raises pydantic.ValidationError for anything that is not a known, valid event.
     """
-    return _EVENT_ADAPTER.validate_json(raw)
+    event = _EVENT_ADAPTER.validate_json(raw)
+    missing = [name for name in _REQUIRED_ON_THE_WIRE if name not in event.model_fields_set]
+    if missing:
+        errors = [{"type": "missing", "loc": (event.type, name), "input": {}} for name in missing]
+        raise ValidationError.from_exception_data("CloudEvent", errors)  # type: ignore[arg-type]
+    return event

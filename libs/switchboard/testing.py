@@ -1,10 +1,12 @@
-"""Helpers for tests of services built on Switchboard: wait with a deadline, read a topic."""
+"""Helpers for tests of services built on Switchboard: wait with a deadline, read a topic, watch the logs."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -64,3 +66,32 @@ class TopicReader:
             return matching if len(matching) >= count else None
 
         return await eventually(enough, timeout=timeout)
+
+
+@contextmanager
+def captured_logs() -> Iterator[list[logging.LogRecord]]:
+    """Collect every log record emitted inside the block, whatever its logger or thread."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler, root = Keep(logging.DEBUG), logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield records
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def errors_in(records: list[logging.LogRecord]) -> list[str]:
+    """Describe the records that say something went wrong: an error, or any record with a traceback."""
+    return [
+        f"{r.levelname} {r.name}: {r.getMessage()}"
+        for r in records
+        if r.levelno >= logging.ERROR or r.exc_info is not None
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 
-from ingest.api import MessageIn
+from ingest.api import MessageIn, ahead_of
 from ingest.gate import Gate, Outcome, Unavailable
 
 
@@ -20,7 +20,16 @@ def unavailable(retry_after_seconds: int, cause: Unavailable, what: str = "messa
 async def store_or_refuse(
     gate: Gate, items: list[MessageIn], retry_after_seconds: int, what: str
 ) -> list[Outcome]:
-    """Store messages through the gate; raise a 503 unless every one is now stored (or was already)."""
+    """Store messages through the gate; raise a 503 unless every one is now stored (or was already).
+
+    A message written more than a day after now is refused (422) before anything is stored.
+    """
+    now = gate.clock()
+    for item in items:
+        reason = ahead_of(item.created_at, now)
+        if reason is not None:
+            gate.metrics.rejected.labels("invalid").inc()
+            raise HTTPException(422, f"created_at {reason}")
     try:
         outcomes = await gate.accept(items) if items else []
     except Unavailable as exc:

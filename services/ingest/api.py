@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from pydantic_core import PydanticSerializationError
 
 from switchboard.contract import ActivityType, Author, Channel, Queue, Visibility
 
 _METADATA: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
+# Consumers read events with the contract's JSON decoder, which refuses a document nested about 200 levels
+# deep: metadata is kept far shallower, so that no message ingest accepts is dead-lettered downstream.
+MAX_METADATA_DEPTH = 32
+# The times a message or an activity may carry. Nobody wrote to a brand's channels before 1970 (a negative
+# epoch is a broken clock), and a time more than a day after ingest received it is a clock far off or a
+# forgery: either would sort the message at the wrong end of every queue, and an activity dated years ahead
+# would have the SLA service count business time up to it. The lower bound is checked here; the upper one
+# needs the time of receipt, so the routes check it (`ahead_of`).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_AHEAD = timedelta(days=1)
+
+
+def _not_before_1970(value: datetime) -> datetime:
+    # Compared as instants: "0001-01-01T00:00:00+01:00" (year 0 in UTC) is refused, not an overflow.
+    if value < EARLIEST:
+        raise ValueError("the time is before 1970-01-01T00:00:00Z")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_not_before_1970)]
+
+
+def ahead_of(value: datetime, received_at: datetime) -> str | None:
+    """Say why a time is refused when it is more than MAX_AHEAD after its receipt, else None."""
+    if value - received_at <= MAX_AHEAD:
+        return None
+    return f"{value.isoformat()} is more than a day after ingest received it ({received_at.isoformat()})"
+
 
 MESSAGE_EXAMPLE = {
     "channel": "x",
@@ -71,17 +100,23 @@ class MessageIn(BaseModel):
     conversation_id: str | None = Field(default=None, min_length=1, max_length=256)
     author: Author
     text: str = Field(min_length=1)
-    created_at: AwareDatetime
+    created_at: Instant = Field(
+        description="When it was written, with its offset; from 1970 to a day after ingest receives it."
+    )
     visibility: Visibility | None = Field(
         default=None, description="Defaults to the channel's usual visibility."
     )
     in_reply_to: str | None = Field(default=None, max_length=256)
     language: str | None = Field(default=None, max_length=16)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description=f"Any JSON object, nested at most {MAX_METADATA_DEPTH} levels deep."
+    )
 
     @field_validator("metadata")
     @classmethod
     def _encodable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if nested_deeper(value, MAX_METADATA_DEPTH):
+            raise ValueError(f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep")
         # JSON escapes can carry lone surrogates (`"\ud800"`) that no UTF-8 record can hold; found here
         # they are a 422, found at publish time they would be a 503 the channel retries forever.
         try:
@@ -90,6 +125,21 @@ class MessageIn(BaseModel):
         except PydanticSerializationError:
             raise ValueError("metadata holds text that is not valid Unicode") from None
         return value
+
+
+def nested_deeper(value: Any, levels: int) -> bool:
+    """Tell whether objects and lists nest more than `levels` deep (the outermost is level 1)."""
+    # A loop rather than a recursion: the value may nest as deep as Python's own parser allowed.
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            if level > levels:
+                return True
+            pending.extend((child, level + 1) for child in item)
+    return False
 
 
 class Accepted(BaseModel):
@@ -136,7 +186,9 @@ class ActivityIn(BaseModel):
     )
 
     type: ActivityType
-    at: AwareDatetime
+    at: Instant = Field(
+        description="When it happened, with its offset; from 1970 to a day after ingest receives it."
+    )
     agent: str | None = Field(default=None, max_length=256)
     note: str | None = Field(default=None, max_length=4000)
     to_queue: Queue | None = Field(default=None, description="Required for `reassigned`.")

@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Body, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ingest.answers import store_or_refuse, unavailable
 from ingest.api import (
@@ -22,6 +22,7 @@ from ingest.api import (
     BatchIn,
     BatchResult,
     MessageIn,
+    ahead_of,
 )
 from ingest.config import Settings
 from ingest.gate import Gate, Unavailable
@@ -33,15 +34,21 @@ _ITEM = TypeAdapter(MessageIn)
 M = TypeVar("M", bound=BaseModel)
 
 
-class _AllValid(BaseModel):
-    """A batch every item of which is a valid message."""
+def all_valid(max_items: int) -> TypeAdapter[Any]:
+    """Return the validator of a batch every item of which is a valid message, and not too many of them.
 
-    model_config = ConfigDict(extra="forbid")
+    It stops at the first invalid item or past the limit: the items of a refused batch are then looked
+    at one by one only after they are counted, so a body of a million empty items costs no more than
+    its parsing.
+    """
 
-    messages: list[MessageIn]
+    class AllValid(BaseModel):
+        model_config = ConfigDict(extra="forbid")
 
+        messages: list[MessageIn] = Field(max_length=max_items, fail_fast=True)
 
-_ALL_VALID = TypeAdapter(_AllValid)
+    return TypeAdapter(AllValid)
+
 
 ACTIVITY_EXAMPLES = {
     "responded": {"summary": "An agent answered", "value": ACTIVITY_EXAMPLE},
@@ -57,7 +64,8 @@ ACTIVITY_EXAMPLES = {
 }
 INVALID = error(
     "The body is not what the route takes: malformed JSON, a missing or invalid field, an unknown channel, "
-    "a `created_at` that is not a date with its offset, a text over INGEST_MAX_TEXT_CHARS.",
+    "a `created_at` that is not a date with its offset or is before 1970 or more than a day ahead, a text "
+    "over INGEST_MAX_TEXT_CHARS.",
     "text is 20001 characters; the limit is 20000",
 )
 DUPLICATE = {
@@ -70,10 +78,14 @@ def read_json(body: bytes) -> Any:
     """Parse a body as FastAPI does (Python's json), or raise the 422 FastAPI would."""
     try:
         return json.loads(body)
+    except RecursionError:
+        # Python's parser recurses once per level: JSON nested deeper than the interpreter allows is
+        # refused like any malformed body, not answered 500.
+        where, reason = 0, "the JSON is nested too deeply"
     except ValueError as exc:
         where, reason = getattr(exc, "pos", 0), getattr(exc, "msg", str(exc))
-        error = {"type": "json_invalid", "loc": ("body", where), "msg": "JSON decode error", "input": {}}
-        raise RequestValidationError([{**error, "ctx": {"error": reason}}]) from None
+    error = {"type": "json_invalid", "loc": ("body", where), "msg": "JSON decode error", "input": {}}
+    raise RequestValidationError([{**error, "ctx": {"error": reason}}]) from None
 
 
 def validate_python(data: Any, model: type[M]) -> M:
@@ -107,6 +119,11 @@ def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics)
     """Build `POST /v1/messages`, `POST /v1/messages/batch` and `POST /v1/cases/{case_id}/activity`."""
     api = APIRouter(tags=["messages"])
     guarded = {"openapi_extra": {"security": SECURITY}}
+    batch_of_valid_items = all_valid(settings.max_batch_items)
+
+    def too_many(count: int) -> HTTPException:
+        metrics.rejected.labels("batch_too_large").inc()
+        return HTTPException(413, f"{count} items; a batch holds at most {settings.max_batch_items}")
 
     def check_text(item: MessageIn) -> None:
         if len(item.text) > settings.max_text_chars:
@@ -158,21 +175,21 @@ def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics)
         body = await request.body()
         try:
             # A batch whose items are all valid is validated in one pass over the raw bytes.
-            items = list(enumerate(_ALL_VALID.validate_json(body).messages))
+            items = list(enumerate(batch_of_valid_items.validate_json(body).messages))
             invalid: list[dict[str, Any]] = []
         except ValidationError:
             items, invalid = validate_items(body)
-        if len(items) + len(invalid) > settings.max_batch_items:
-            metrics.rejected.labels("batch_too_large").inc()
-            raise HTTPException(
-                413, f"{len(items) + len(invalid)} items; a batch holds at most {settings.max_batch_items}"
-            )
         valid: list[tuple[int, MessageIn]] = []
+        now = the_gate.clock()
         for index, item in items:
+            ahead = ahead_of(item.created_at, now)
             if len(item.text) > settings.max_text_chars:
                 metrics.rejected.labels("text_too_long").inc()
                 error = f"text longer than {settings.max_text_chars} characters"
                 invalid.append({"index": index, "status": "invalid", "error": error})
+            elif ahead is not None:
+                metrics.rejected.labels("invalid").inc()
+                invalid.append({"index": index, "status": "invalid", "error": f"created_at: {ahead}"})
             else:
                 valid.append((index, item))
         try:
@@ -198,7 +215,12 @@ def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics)
 
     def validate_items(body: bytes) -> tuple[list[tuple[int, MessageIn]], list[dict[str, Any]]]:
         """Validate a batch item by item, so one bad item is reported and does not refuse the others."""
-        batch = validate_python(read_json(body), BatchIn)
+        data = read_json(body)
+        if isinstance(data, dict) and isinstance(data.get("messages"), list):
+            # Counted before any item is validated: a refused batch costs its parsing and no more.
+            if len(data["messages"]) > settings.max_batch_items:
+                raise too_many(len(data["messages"]))
+        batch = validate_python(data, BatchIn)
         items: list[tuple[int, MessageIn]] = []
         invalid: list[dict[str, Any]] = []
         for index, raw in enumerate(batch.messages):
@@ -234,6 +256,10 @@ def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics)
         if activity.type == "reassigned" and activity.to_queue is None:
             metrics.rejected.labels("invalid").inc()
             raise HTTPException(422, "a reassigned activity needs to_queue")
+        ahead = ahead_of(activity.at, the_gate.clock())
+        if ahead is not None:
+            metrics.rejected.labels("invalid").inc()
+            raise HTTPException(422, f"at {ahead}")
         activity_id = (
             derive_id(f"{case_id}:{activity.activity_id}", "activity")
             if activity.activity_id

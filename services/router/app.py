@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Path, Query
 from prometheus_client import CollectorRegistry
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from router import handlers
 from router.config import Settings
@@ -38,6 +38,8 @@ from switchboard.metrics import BusMetrics
 from switchboard.service import consuming, open_infra, ops_router
 
 NAME = "router"
+EARLIEST_DRY_RUN = datetime(1, 1, 2, tzinfo=UTC)
+LATEST_DRY_RUN = datetime(9999, 12, 30, tzinfo=UTC)
 log = logging.getLogger(__name__)
 
 
@@ -74,7 +76,19 @@ class RuleTest(BaseModel):
     author: Author = Field(default_factory=lambda: Author(id="sample"))
     visibility: Visibility = "public"
     classification: Classification
-    at: AwareDatetime | None = Field(default=None, description="When to pretend it arrives (time rules).")
+    at: AwareDatetime | None = Field(
+        default=None,
+        description="When to pretend it arrives (time rules): any time from 0001-01-02 to 9999-12-30 (UTC).",
+    )
+
+    @field_validator("at")
+    @classmethod
+    def _a_date_in_every_timezone(cls, value: datetime | None) -> datetime | None:
+        # Time rules read the time in their timezone: a day inside the range a datetime holds keeps it a
+        # date there too, where year 9999 at 23:59 UTC is year 10000 in Paris and overflowed (a 500).
+        if value is not None and not EARLIEST_DRY_RUN <= value <= LATEST_DRY_RUN:
+            raise ValueError("the time must lie between 0001-01-02 and 9999-12-30 (UTC)")
+        return value
 
 
 def bundled_rules() -> str:

@@ -120,6 +120,9 @@ async def _stop(deps: Deps, case_id: str, clock: SlaClock, reason: str, at: date
     timer = await deps.timers.stop(case_id, clock)
     if timer is None:
         return []
+    # Time passes from the clock's start to the activity, at most until now: an activity dated before the
+    # start (or before year 1 in UTC) counts nothing, one dated ahead counts no time that has not passed.
+    at = max(timer.started_at, min(at, deps.clock()))
     policy = deps.policies().get(timer.policy)
     elapsed = policy.elapsed(timer.started_at, at) if policy else (at - timer.started_at).total_seconds()
     stopped = timer.model_copy(update={"reason": reason, "elapsed_seconds": timer.elapsed_seconds + elapsed})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from redis.asyncio import Redis
@@ -203,3 +203,19 @@ async def test_a_reopened_case_starts_its_clocks_again(deps: Deps, clock: Clock)
     reopened = await on_activity(activity("c7", "reopened", clock.now), deps)
     assert {e.data.clock for e in reopened} == {"first_response", "resolution"}
     assert reopened[0].data.started_at == clock.now
+
+
+async def test_an_activity_dated_far_ahead_or_before_the_clock_counts_only_the_time_that_passed(
+    deps: Deps, clock: Clock
+):
+    await on_routed(routed("c9", channel="email"), deps)
+    clock.advance(minutes=20)
+    # Counting office hours up to year 9999 took the handler about 20 s, then overflowed the calendar.
+    future = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    (stopped,) = await on_activity(activity("c9", "responded", future), deps)
+    assert (stopped.data.reason, stopped.data.elapsed_seconds) == ("responded", 20 * 60)
+    await on_routed(routed("c10", channel="email"), deps)
+    # Year 1 at +14:00 is before year 1 in UTC: converting it overflowed; no time has passed at it.
+    past = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))
+    (stopped,) = await on_activity(activity("c10", "responded", past), deps)
+    assert stopped.data.elapsed_seconds == 0

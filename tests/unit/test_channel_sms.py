@@ -321,3 +321,11 @@ async def test_a_long_sms_is_kept_cut_to_the_limit_and_flagged(publisher):
     (event,) = publisher.events
     assert event.data.text == "é" * 20
     assert event.data.metadata["truncated"] is True
+
+
+def test_a_media_count_beyond_the_fields_posted_reads_only_the_media_posted():
+    # NumMedia=10**40 sent the adapter looking for MediaUrl0 ... MediaUrl(10**40 - 1), for ever.
+    form = {"MessageSid": "SM1", "From": "+33612345678", "To": "+33700000000", "Body": "photo"}
+    form |= {"NumMedia": "1" + "0" * 40, "MediaUrl0": "https://api.example/m/1"}
+    item = parse_sms(form, NOW)
+    assert item.metadata["media"] == [{"url": "https://api.example/m/1", "content_type": None}]

@@ -119,6 +119,16 @@ def test_an_unknown_event_type_is_refused():
         decode(json.dumps(document))
 
 
+@pytest.mark.parametrize("attribute", ["id", "specversion"])
+def test_an_event_without_an_attribute_cloudevents_requires_is_refused_not_completed(attribute: str):
+    # Given a fresh random id on each reading, a redelivered record would pass the consumers' dedupe as a
+    # new event every time, and its outputs (ids derived from it) would be published again.
+    document = json.loads(encode(routed(Queue.REVIEW)))
+    del document[attribute]
+    with pytest.raises(ValidationError, match=attribute):
+        decode(json.dumps(document).encode())
+
+
 @pytest.mark.parametrize(
     "raw", [b"", b"{", b"[]", b'{"specversion":"1.0"}', "\udcff".encode("utf-8", "surrogatepass")]
 )

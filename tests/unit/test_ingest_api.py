@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -248,3 +249,17 @@ async def test_a_claim_store_that_does_not_answer_gets_a_503_and_publishes_nothi
     assert response.status_code == 503
     assert "Retry-After" in response.headers
     assert publisher.events == []
+
+
+async def test_a_time_up_to_a_day_after_receipt_is_accepted_and_one_second_later_refused(publisher):
+    now = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    app = create_app(Settings(), Deps(publisher=publisher, seen=MemorySeenStore(), clock=lambda: now))
+    day, later = (now + timedelta(days=1)).isoformat(), (now + timedelta(days=1, seconds=1)).isoformat()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingest") as c:
+        assert (await c.post("/v1/messages", json=message(created_at=day))).status_code == 202
+        refused = await c.post("/v1/messages", json=message(external_id="2", created_at=later))
+        activity = {"type": "responded", "at": later}
+        refused_activity = await c.post("/v1/cases/case-1/activity", json=activity)
+    assert refused.status_code == 422 and "more than a day after" in refused.json()["detail"]
+    assert refused_activity.status_code == 422
+    assert len(publisher.events) == 1

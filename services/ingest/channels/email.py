@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -18,7 +19,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from pydantic import BaseModel, ValidationError
 
 from ingest.answers import store_or_refuse
-from ingest.api import MessageIn
+from ingest.api import EARLIEST, MessageIn, ahead_of
 from ingest.config import Settings
 from ingest.gate import Gate
 from switchboard.contract import Author, Channel
@@ -37,11 +38,14 @@ _BLOCKS = {
 }
 # Tags that start a line but whose end does not need another (list items, rows, breaks).
 _LINES = {"br", "li", "tr", "dt", "dd"}
-# A reply header carries the quoted message's date, hence the digit; it may wrap over two lines.
+# A reply header carries the quoted message's date, hence a digit between its first and last words; it
+# may wrap over two lines. One `.*` per pattern and the digit looked for apart: two `.*` around `\d`
+# backtracked quadratically on a long line that starts like a header and never ends like one.
 _REPLY_HEADERS = (
-    re.compile(r"On\b.*\d.*\bwrote\s*:", re.IGNORECASE),
-    re.compile(r"Le\b.*\d.*\ba\s+écrit\s*:", re.IGNORECASE),
+    re.compile(r"On\b(.*)\bwrote\s*:", re.IGNORECASE),
+    re.compile(r"Le\b(.*)\ba\s+écrit\s*:", re.IGNORECASE),
 )
+_DIGIT = re.compile(r"\d")
 _SEPARATOR = re.compile(
     r"-{2,}\s*(Original Message|Message d'origine|Message original)\s*-{2,}", re.IGNORECASE
 )
@@ -123,10 +127,36 @@ class _TextExtractor(HTMLParser):
             self.lines[-1][1].append(line)
 
 
+# Python's HTML parser (3.11) rescans the rest of the document for each half-open construct ('<!--', '</',
+# '<?', '<!' left without their end) and raises AssertionError on a '<![' it cannot name: a crafted HTML
+# part blocked the event loop for hours, or made a 500. So the part is first reduced, in linear passes, to
+# whole tags and text: comments, declarations, processing instructions and marked sections, never shown,
+# are dropped (an unclosed comment hides the rest, as in a browser), and every other '<' becomes text.
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
+_DIRECTIVE = re.compile(r"<[!?][^<>]*>")
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+_STRAY = re.compile(r"<(?!/?[A-Za-z][^<>]*>)")
+# The parser costs microseconds a tag or an entity: past this many tags (a long newsletter has a few
+# thousand) the rest are dropped and read as plain text, and a flood of stray '<' is dropped rather than
+# escaped, so that no part can hold the event loop for long.
+MAX_HTML_TAGS = 50_000
+
+
+def tame_markup(html: str) -> str:
+    """Return HTML that Python's parser reads in linear time: whole tags and text only."""
+    html = _DIRECTIVE.sub("", _COMMENT.sub("", html))
+    escaped, strays = _STRAY.subn("&lt;", html)
+    html = escaped if strays <= MAX_HTML_TAGS else _STRAY.sub("", html)
+    beyond = next(itertools.islice(_TAG.finditer(html), MAX_HTML_TAGS, None), None)
+    if beyond is not None:
+        html = html[: beyond.start()] + _TAG.sub("", html[beyond.start() :])
+    return html
+
+
 def html_to_text(html: str) -> str:
     """Reduce an HTML part to its readable text; quoted blocks come out as `> ` lines."""
     parser = _TextExtractor()
-    parser.feed(html)
+    parser.feed(tame_markup(html))
     parser.close()
     lines = []
     for depth, parts in parser.lines:
@@ -141,7 +171,11 @@ def _tidy(lines: Iterable[str]) -> str:
 
 
 def _is_header(line: str) -> bool:
-    return any(pattern.fullmatch(line) for pattern in _REPLY_HEADERS)
+    for pattern in _REPLY_HEADERS:
+        match = pattern.fullmatch(line)
+        if match and _DIGIT.search(match[1]):
+            return True
+    return False
 
 
 def _is_reply_header(lines: list[str], index: int) -> bool:
@@ -199,7 +233,7 @@ def _header_pairs(raw: Any) -> list[tuple[str, str]]:
     if isinstance(raw, str) and raw.lstrip().startswith("["):
         try:
             raw = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise MalformedEmail("headers is neither a header block nor a JSON list") from None
     if isinstance(raw, str):
         headers = HeaderParser().parsestr(raw).items()
@@ -255,7 +289,12 @@ def parse_email(
     if not own_ids:
         raise IncompleteEmail("the email has no Message-ID (field message-id or in headers)")
     message_id = own_ids[0]
-    name, address = parseaddr(_decoded(found.get("from", "")))
+    try:
+        name, address = parseaddr(_decoded(found.get("from", "")))
+    except RecursionError:
+        # The standard library reads nested (comments) by recursion: a From of thousands of them has no
+        # address to read, rather than being a 500.
+        name, address = "", ""
     if "@" not in address:
         raise IncompleteEmail("from has no email address")
     subject = " ".join(_decoded(found.get("subject", "")).split())
@@ -264,8 +303,9 @@ def parse_email(
         raise IncompleteEmail("the email has no subject and no text")
     metadata: dict[str, Any] = {"subject": subject, "to": _decoded(found.get("to", ""))}
     created_at = parse_date(found.get("date"))
-    if created_at is None:
-        # The time it was written is unknown: the request time stands in, and says so.
+    if created_at is None or created_at < EARLIEST or ahead_of(created_at, received_at) is not None:
+        # The time it was written is unknown, or not believable (a Date header before 1970 or days ahead):
+        # the request time stands in, and says so. Refusing would lose the email, never sent again.
         created_at = received_at
         metadata["date_missing"] = True
     if max_text_chars is not None and len(text) > max_text_chars:
@@ -323,7 +363,7 @@ async def read_fields(request: Request, max_body_bytes: int) -> dict[str, Any]:
             raise HTTPException(413, f"the body is larger than {max_body_bytes} bytes")
         try:
             fields = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise HTTPException(400, f"the body is not JSON: {exc}") from None
         if not isinstance(fields, dict):
             raise HTTPException(400, "the body is a JSON object of email fields")

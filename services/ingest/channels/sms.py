@@ -130,9 +130,10 @@ def parse_sms(form: Mapping[str, str], received_at: datetime, max_text_chars: in
     metadata: dict[str, Any] = {"to": to}
     if num_media:
         metadata["num_media"] = num_media
+        # No more media than fields were posted: NumMedia=10**40 must not send this loop counting for ever.
         metadata["media"] = [
             {"url": form[f"MediaUrl{i}"], "content_type": form.get(f"MediaContentType{i}")}
-            for i in range(num_media)
+            for i in range(min(num_media, len(form)))
             if form.get(f"MediaUrl{i}")
         ]
     text = form.get("Body") or ""

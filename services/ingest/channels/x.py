@@ -320,7 +320,7 @@ def router(gate: Callable[[], Gate], settings: Settings) -> APIRouter:
             raise HTTPException(exc.status, exc.reason) from None
         try:
             payload = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise HTTPException(400, f"the body is not JSON: {exc}") from None
         if not isinstance(payload, dict):
             raise HTTPException(422, "an Account Activity payload is a JSON object")
