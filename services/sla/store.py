@@ -56,6 +56,7 @@ for i = 1, #due, 2 do
   local member = due[i]
   redis.call('ZREM', KEYS[1], member)
   redis.call('ZADD', KEYS[2], ARGV[1], member)
+  redis.call('HSET', KEYS[3], member, due[i + 1])
   local sep = string.find(member, '|', 1, true)
   local rest = string.sub(member, sep + 1)
   local sep2 = string.find(rest, '|', 1, true)
@@ -72,6 +73,7 @@ return out
 _RELEASE = """
 for i = 1, #ARGV, 2 do
   if redis.call('ZREM', KEYS[2], ARGV[i + 1]) == 1 then redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  redis.call('HDEL', KEYS[3], ARGV[i + 1])
 end
 return 1
 """
@@ -80,7 +82,9 @@ _REQUEUE = """
 local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 for _, member in ipairs(stale) do
   redis.call('ZREM', KEYS[2], member)
-  redis.call('ZADD', KEYS[1], ARGV[2], member)
+  -- Due again when it was first due, so the lag of its firing counts from then, not from the requeue.
+  redis.call('ZADD', KEYS[1], redis.call('HGET', KEYS[3], member) or ARGV[2], member)
+  redis.call('HDEL', KEYS[3], member)
 end
 return #stale
 """
@@ -160,6 +164,8 @@ class RedisTimerStore:
         self._prefix = f"{prefix}sla:"
         self._due = f"{self._prefix}due"
         self._firing = f"{self._prefix}firing"
+        # The due time of each claimed entry, so one handed back after a lease is due when it was.
+        self._firing_due = f"{self._prefix}firing_due"
         self._open = f"{self._prefix}open"
         self._start = redis.register_script(_START)
         self._stop = redis.register_script(_STOP)
@@ -211,7 +217,8 @@ class RedisTimerStore:
     async def claim_due(self, now: datetime, limit: int) -> list[Claimed]:
         """Take ownership of entries due at `now`."""
         flat = await self._claim(
-            keys=[self._due, self._firing], args=[now.timestamp(), limit, f"{self._prefix}timer:"]
+            keys=[self._due, self._firing, self._firing_due],
+            args=[now.timestamp(), limit, f"{self._prefix}timer:"],
         )
         claimed = []
         for member, score, raw, trace in zip(flat[::4], flat[1::4], flat[2::4], flat[3::4], strict=True):
@@ -224,7 +231,10 @@ class RedisTimerStore:
     async def done(self, members: list[str]) -> None:
         """Forget entries whose events were published."""
         if members:
-            await self._redis.zrem(self._firing, *members)
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.zrem(self._firing, *members)
+            pipe.hdel(self._firing_due, *members)
+            await pipe.execute()
 
     async def release(self, claimed: list[Claimed]) -> None:
         """Give back entries this instance claimed and did not publish, due again when they were due."""
@@ -232,13 +242,14 @@ class RedisTimerStore:
         for entry in claimed:
             args += [entry.due.timestamp(), entry.member]
         if args:
-            await self._release(keys=[self._due, self._firing], args=args)
+            await self._release(keys=[self._due, self._firing, self._firing_due], args=args)
 
     async def requeue_stale(self, now: datetime, lease_seconds: float) -> int:
         """Give back entries claimed longer ago than the lease by an instance that did not finish."""
         return int(
             await self._requeue(
-                keys=[self._due, self._firing], args=[now.timestamp() - lease_seconds, now.timestamp()]
+                keys=[self._due, self._firing, self._firing_due],
+                args=[now.timestamp() - lease_seconds, now.timestamp()],
             )
         )
 

@@ -230,8 +230,11 @@ async def test_an_entry_claimed_by_an_instance_that_died_is_handed_back_after_th
     assert await store.requeue_stale(NOW + timedelta(seconds=40), lease_seconds=30) == 2
     again = await store.claim_due(NOW + timedelta(seconds=40), 10)
     assert sorted(c.member for c in again) == sorted(c.member for c in claimed)
+    # Due when they were first due: a firing published late after a crash reports its whole lateness.
+    assert {c.member: c.due for c in again} == {c.member: c.due for c in claimed}
     await store.done([c.member for c in again])
     assert await store.requeue_stale(NOW + timedelta(seconds=400), lease_seconds=30) == 0
+    assert not await redis.exists(f"{key_prefix}sla:firing_due"), "a finished entry left its due time"
 
 
 async def test_ingest_claims_a_channel_message_once_and_releases_a_failed_publish(
