@@ -336,9 +336,7 @@ class ConsumerLoop:
                 except (ValidationError, ValueError, TypeError) as exc:
                     pending.append(await self._dead_letter(record, "undecodable", exc))
             offsets[tp] = records[-1].offset + 1
-            highwater = self._consumer.highwater(tp)
-            if highwater is not None:
-                self._metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - offsets[tp]))
+        await self._record_lag(offsets)
         # One dedupe look-up for the whole poll: per-record Redis round trips would dominate the loop.
         seen = await self._deduper.seen([event.id for _, event in decoded])
         handled: list[str] = []
@@ -368,6 +366,21 @@ class ConsumerLoop:
         # events; if both are lost, the repeated outputs carry the same ids and consumers drop them.
         await asyncio.gather(self._deduper.mark(handled), self._consumer.commit(offsets))
         return count
+
+    async def _record_lag(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Set the lag gauge of every assigned partition, not only of those this poll read.
+
+        A poll often holds records of one partition only (aiokafka hands out one partition's prefetched
+        records before the next one's); a gauge set only when its partition is polled kept the value of its
+        last poll, and the sum across partitions missed the others' backlog.
+        """
+        assert self._consumer is not None
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = offsets[tp] if tp in offsets else await self._consumer.position(tp)
+            self._metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
 
     def _runs(
         self, decoded: list[tuple[ConsumerRecord, CloudEvent]], seen: set[str]

@@ -167,6 +167,42 @@ async def test_each_event_is_handled_and_its_output_published_with_the_same_key(
         await loop.stop()
 
 
+async def test_the_lag_gauges_count_the_backlog_of_partitions_the_poll_did_not_read(harness, producer):
+    total = 1200
+    for n in range(total):
+        await producer.send(
+            harness.source, encode(received(n, f"conv-{n % 7}")), key=f"conv-{n % 7}".encode()
+        )
+    await producer.flush()
+    harness.kafka = harness.kafka.model_copy(update={"max_batch_records": 100})
+    seen: list[tuple[float, float]] = []
+    echo = harness.handler
+
+    async def handler(event: MessageReceived) -> list[CloudEvent]:
+        # Mid-way, while polls still hand out one partition's records at a time.
+        if len(harness.calls) == 300:
+            consumed = harness.metric("switchboard_test_records_consumed_total", topic=harness.source)
+            lags = [
+                harness.metric(
+                    "switchboard_test_consumer_lag_records", topic=harness.source, partition=str(p)
+                )
+                for p in range(2)
+            ]
+            seen.append((consumed, sum(lags)))
+        return await echo(event)
+
+    harness.handler = handler
+    loop = await harness.loop(producer)
+    try:
+        await eventually(
+            lambda: harness.metric("switchboard_test_records_produced_total", topic=harness.sink) == total
+        )
+        ((consumed, lag),) = seen
+        assert lag == total - consumed
+    finally:
+        await loop.stop()
+
+
 async def test_committed_records_are_not_handled_again_after_a_restart(harness, producer):
     for n in range(20):
         await producer.send(harness.source, encode(received(n)), key=b"conv")
