@@ -46,7 +46,10 @@ QUEUE_TOPICS = tuple(q.topic.value for q in Queue)
 GROUPS = {
     Topic.MESSAGES_RECEIVED.value: ("classifier",),
     Topic.MESSAGES_CLASSIFIED.value: ("router",),
-    **{topic: ("sla",) for topic in QUEUE_TOPICS},
+    # The classifier reads the routings of customer service and marketing for agents' corrections.
+    Topic.CASES_CUSTOMER_SERVICE.value: ("sla", "classifier"),
+    Topic.CASES_MARKETING.value: ("sla", "classifier"),
+    Topic.CASES_REVIEW.value: ("sla",),
     Topic.CASES_ACTIVITY.value: ("router", "sla"),
 }
 

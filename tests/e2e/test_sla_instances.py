@@ -1,9 +1,10 @@
 """Several SLA processes share the timers in Redis: every firing goes out once, across kills and restarts.
 
-Each instance is a real `switchboard serve sla` process against the session's broker and the real Redis,
-with a policy file of targets in seconds. The tests read `sla.events` from the beginning and compare
-what arrived with what must arrive: the ids of the firings are derived from the case, the clock, its
-start and the firing kind, so the expected set is known from the `started` events alone.
+Each instance is a real `switchboard serve sla` process against a broker of the test's own (so that no
+other test's `sla` consumers are in its group) and the real Redis, with a policy file of targets in
+seconds. The tests read `sla.events` from the beginning and compare what arrived with what must arrive:
+the ids of the firings are derived from the case, the clock, its start and the firing kind, so the
+expected set is known from the `started` events alone.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from switchboard.contract import (
     decode,
     derive_id,
 )
-from switchboard.stack import free_port
+from switchboard.stack import free_port, running_broker
 from switchboard.testing import TopicReader, eventually
 from switchboard.topics import ensure_topics
 
@@ -153,6 +154,15 @@ class SlaInstances:
             except subprocess.TimeoutExpired:
                 instance.popen.kill()
                 instance.popen.wait()
+
+
+@pytest.fixture
+def kafka_bootstrap(tmp_path: Path) -> Iterator[str]:
+    """A broker of this test alone: the group `sla` holds exactly the instances the test started."""
+    logs = tmp_path / "broker"
+    logs.mkdir()
+    with running_broker(logs) as bootstrap:
+        yield bootstrap
 
 
 @pytest.fixture

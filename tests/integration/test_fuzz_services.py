@@ -26,7 +26,6 @@ from redis.asyncio import Redis
 from schemathesis import BaseSchema, Case, GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from classifier import handlers as classifier_handlers
 from classifier.app import create_app as create_classifier
 from classifier.config import Settings as ClassifierSettings
 from router import handlers as router_handlers
@@ -112,8 +111,8 @@ def sla_schema(kafka: KafkaSettings, redis_url: str, key_prefix: str, redis: Red
 @pytest.fixture
 def classifier_schema(kafka: KafkaSettings, redis_url: str, key_prefix: str, redis: Redis, app_logs):
     # The lexicon: the learned model would be trained first, which is not what this test is about.
-    settings_ = ClassifierSettings(kafka=kafka, redis=redis_settings(redis_url, key_prefix))
-    app = create_classifier(settings_, classifier_handlers.Deps())
+    settings_ = ClassifierSettings(kafka=kafka, redis=redis_settings(redis_url, key_prefix), model="lexicon")
+    app = create_classifier(settings_)
     return ready(schemathesis.openapi.from_asgi("/openapi.json", app))
 
 

@@ -56,7 +56,7 @@ class DecodingPublisher:
         self.records: list[bytes] = []
         self.events: list[CloudEvent] = []
 
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
+    async def publish(self, events: Sequence[CloudEvent], traces: Sequence[object] | None = None) -> None:
         for event in events:
             raw = encode(event)
             # What ingest accepts, every consumer must be able to read: else it would be dead-lettered.

@@ -101,7 +101,7 @@ class FakeCases:
 
 
 class NoPublisher:
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
+    async def publish(self, events: Sequence[CloudEvent], traces: Sequence[object] | None = None) -> None:
         raise AssertionError("nothing is due in these tests")
 
 
