@@ -228,8 +228,21 @@ class SlaTimer(Model):
     reason: str | None = Field(default=None, description="Why a clock stopped.")
 
 
+def _required_on_the_wire(schema: dict[str, Any]) -> None:
+    """Mark the attributes CloudEvents requires as required in the JSON Schema, as `decode` does.
+
+    The models fill them in when an event is built in code, so pydantic would list them as optional.
+    """
+    required = schema.setdefault("required", [])
+    for name in ("specversion", "id", "type"):
+        if name not in required:
+            required.append(name)
+
+
 class CloudEvent(Model):
     """A CloudEvents 1.0 envelope in JSON structured mode."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_required_on_the_wire)
 
     specversion: Literal["1.0"] = SPEC_VERSION
     id: str = Field(default_factory=lambda: str(uuid.uuid4()))

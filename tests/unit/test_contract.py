@@ -129,6 +129,24 @@ def test_an_event_without_an_attribute_cloudevents_requires_is_refused_not_compl
         decode(json.dumps(document).encode())
 
 
+@pytest.mark.parametrize("cls", EVENT_CLASSES, ids=event_type)
+def test_the_json_schema_requires_exactly_the_envelope_attributes_decode_requires(cls):
+    # The published schema is what integrators validate against: it must refuse what consumers refuse,
+    # and accept what they accept.
+    schema = json.loads((ROOT / "docs" / "contract" / "schemas" / f"{event_type(cls)}.json").read_text())
+    document = json.loads(encode(routed(Queue.REVIEW)))
+    for attribute in [a for a in document if a != "data"]:
+        partial = {k: v for k, v in document.items() if k != attribute}
+        try:
+            decode(json.dumps(partial))
+        except ValidationError:
+            refused = True
+        else:
+            refused = False
+        assert (attribute in schema["required"]) == refused, attribute
+    assert "data" in schema["required"]
+
+
 @pytest.mark.parametrize(
     "raw", [b"", b"{", b"[]", b'{"specversion":"1.0"}', "\udcff".encode("utf-8", "surrogatepass")]
 )
