@@ -130,6 +130,8 @@ class TrainedModel:
     _names: list[str] = field(init=False, repr=False)
     _stems_of: Callable[[str], list[str]] = field(init=False, repr=False)
     _token_columns: Callable[[str], tuple[tuple[int, int], ...]] = field(init=False, repr=False)
+    _token_features: Callable[[str], tuple[int, ...]] = field(init=False, repr=False)
+    _token_stems: Callable[[str], tuple[int, ...]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         blocks = [self.vectorizers["word"], self.vectorizers["stem"]]
@@ -141,6 +143,8 @@ class TrainedModel:
         self._stems_of = self.vectorizers["stem"].build_analyzer()
         # Words repeat from message to message, so their stem columns are worth remembering.
         self._token_columns = lru_cache(maxsize=TOKEN_CACHE)(self._stem_columns)
+        self._token_features = lru_cache(maxsize=TOKEN_CACHE)(self._features_of)
+        self._token_stems = lru_cache(maxsize=TOKEN_CACHE)(self._stems_in_matrix)
         self._names = [
             *(str(name) for v in blocks for name in v.get_feature_names_out()),
             *(f"cue:{t}" for t in cue_lexicon.TABLES),
@@ -228,13 +232,16 @@ class TrainedModel:
         # Every message's features strongest push first, sorted for the whole batch in one pass.
         order = np.lexsort((-push, row_of))
         pushes, features = push[order].tolist(), matrix.indices[order].tolist()
+        indptr = matrix.indptr.tolist()
         results = []
         for i, (item, message) in enumerate(zip(items, parsed, strict=True)):
             category = classes["category"][best[i]]
             intent = classes["intent"][intents[i]]
             is_complaint = bool(complaint[i]) and category == "support"
             score = float(tone_score[i])
-            row = slice(int(matrix.indptr[i]), int(matrix.indptr[i + 1]))
+            # Only a message's strongest features are turned back into words.
+            start = indptr[i]
+            row = slice(start, min(indptr[i + 1], start + EXPLAINED_FEATURES))
             # Every value is one of the heads' own labels or a bounded number: no second validation.
             results.append(
                 Classification.model_construct(
@@ -268,25 +275,22 @@ class TrainedModel:
         counting, the sublinear TF, the IDF and each block's L2 norm are array operations over the batch.
         """
         word_vocab, stem_offset = self._vocab[0], self._offsets[1]
-        rows: list[int] = []
+        token_features = self._token_features
+        lengths: list[int] = []
         cols: list[int] = []
-        for r, message in enumerate(parsed):
+        for message in parsed:
             tokens = message.tokens
-            found = [
-                c
-                for g in chain(tokens, map(" ".join, pairwise(tokens)))
-                if (c := word_vocab.get(g)) is not None
-            ]
-            for token in tokens:
-                for col, k in self._token_columns(token):
-                    found.extend([col + stem_offset] * k)
-            rows.extend([r] * len(found))
+            # Each word's own columns (the word, its stems) come from the per-word cache; pairs do not repeat.
+            found = list(chain.from_iterable(map(token_features, tokens)))
+            found += [c for g in map(" ".join, pairwise(tokens)) if (c := word_vocab.get(g)) is not None]
+            lengths.append(len(found))
             cols.extend(found)
         n = len(parsed)
+        rows = np.repeat(np.arange(n, dtype=np.intp), lengths)
         counts = sp.csr_matrix(
-            (np.ones(len(cols)), (np.asarray(rows, dtype=np.intp), np.asarray(cols, dtype=np.intp))),
-            shape=(n, self._offsets[2]),
+            (np.ones(len(cols)), (rows, np.asarray(cols, dtype=np.intp))), shape=(n, self._offsets[2])
         )
+        # Canonical form: duplicates summed, columns sorted in each row.
         counts.sum_duplicates()
         data = (1.0 + np.log(counts.data)) * self._idf_all[counts.indices]
         # Each block is normalised on its own, as each vectorizer normalises its rows.
@@ -297,6 +301,18 @@ class TrainedModel:
         tfidf = sp.csr_matrix((data, counts.indices, counts.indptr), shape=(n, self._offsets[2]))
         cue_block = sp.csr_matrix(np.vstack([_cue_row(message.cues) for message in parsed]))
         return sp.hstack([tfidf, cue_block], format="csr")
+
+    def _features_of(self, token: str) -> tuple[int, ...]:
+        """Return the columns one word adds to its message: the word's own, then each stem's, repeated."""
+        own = self._vocab[0].get(token)
+        stem_offset = self._offsets[1]
+        stems = [col + stem_offset for col, k in self._token_columns(token) for _ in range(k)]
+        return (own, *stems) if own is not None else tuple(stems)
+
+    def _stems_in_matrix(self, token: str) -> tuple[int, ...]:
+        """Return the matrix columns of one word's stems, each once."""
+        stem_offset = self._offsets[1]
+        return tuple(col + stem_offset for col, _ in self._token_columns(token))
 
     def _stem_columns(self, token: str) -> tuple[tuple[int, int], ...]:
         """Return the character block's columns of one word and how often each occurs in it."""
@@ -316,13 +332,13 @@ class TrainedModel:
     def _explain(self, features: list[int], pushes: list[float], parsed: _Parsed) -> list[str]:
         """Name the words of the message that pushed most toward its category (weight x TF-IDF value).
 
-        `features` and their `pushes` toward the chosen category come strongest first; only the first
-        few are turned back into words, the rest barely move the ranking.
+        `features` and their `pushes` toward the chosen category come strongest first: the message's
+        first `EXPLAINED_FEATURES`, the rest barely move the ranking.
         """
         stem_start, cue_start = self._offsets[1], self._offsets[2]
         stems: dict[int, list[str]] | None = None
         credit: dict[str, float] = {}
-        for push, feature in zip(pushes[:EXPLAINED_FEATURES], features[:EXPLAINED_FEATURES], strict=True):
+        for push, feature in zip(pushes, features, strict=True):
             if push <= 0:
                 break
             if feature < stem_start:
@@ -332,8 +348,8 @@ class TrainedModel:
                     # The stem block's columns of each word of the message, from the per-word cache.
                     stems = {}
                     for token in dict.fromkeys(parsed.tokens):
-                        for col, _ in self._token_columns(token):
-                            stems.setdefault(col + stem_start, []).append(token)
+                        for col in self._token_stems(token):
+                            stems.setdefault(col, []).append(token)
                 owners = stems.get(feature, [])
             else:
                 table = self._names[feature].removeprefix("cue:")
@@ -343,10 +359,10 @@ class TrainedModel:
         chosen: list[str] = []
         chosen_words: list[set[str]] = []
         for term in sorted(credit, key=lambda t: (-credit[t], t)):
-            words = set(term.split())
+            term_words = set(term.split())
             # "pas recu" and "recu" tell the same thing once.
-            if not any(words <= c or c <= words for c in chosen_words):
-                chosen_words.append(words)
+            if not any(term_words <= c or c <= term_words for c in chosen_words):
+                chosen_words.append(term_words)
                 chosen.append(term)
             if len(chosen) == EXPLANATION_SIZE:
                 break

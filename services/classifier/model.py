@@ -72,6 +72,8 @@ _DIGIT = re.compile(r"\d")
 # What every match of _DOMAIN ends with; far cheaper to look for than the whole pattern.
 _TLD = re.compile(r"\.(?:com|net|org|io|co|fr|info|biz|xyz|ly|me|shop|site)\b", re.IGNORECASE)
 _ASCII_EMOJI = re.compile("|".join(re.escape(e) for e in lx.EMOJI if e.isascii()))
+# The first characters of the other emojis: a text without one of them has no emoji to look for.
+_EMOJI_START = re.compile("[" + "".join(sorted({re.escape(e[0]) for e in lx.EMOJI if not e.isascii()})) + "]")
 _NUMERO = re.compile(r"\bn[°º]", re.IGNORECASE)
 _APOSTROPHE = re.compile("['\u2019\u2018`\u00b4]")
 _TOKEN = re.compile(r"[@#]?\w+|[?!]+|[.,;:]+")
@@ -149,6 +151,7 @@ def _tokens(token: str) -> list[str]:
         return ["?" if "?" in token else "!"]
     if token[0] in ".,;:":
         return ["."]
+    token = _REPEATED.sub(r"\1\1", token)
     if token[0] == "@":
         return [token]
     if token[0] == "#":
@@ -183,13 +186,14 @@ def normalise(text: str) -> str:
         text = _CARD.sub(" cardnumber ", text)
         text = _PHONE.sub(" phonenumber ", text)
         text = _LONG_NUMBER.sub(" longnumber ", text)
-    if not text.isascii() or _ASCII_EMOJI.search(text):
+    if (not text.isascii() and _EMOJI_START.search(text)) or _ASCII_EMOJI.search(text):
         text = _EMOJI.sub(lambda m: f" {lx.EMOJI[m.group()]} ", text)
     if "°" in text or "º" in text:
         text = _NUMERO.sub(" numero ", text)
     # Unaccented ("reçu", "recu" and "réçu" match the same term), apostrophes as spaces.
+    # Letters repeated three times or more ("trooop") are squashed per token, in `_tokens`: a run of
+    # letters never spans two tokens, and tokens repeat, so each is squashed once.
     text = text.lower().translate(_PLAIN)
-    text = _REPEATED.sub(r"\1\1", text)
     return " ".join(chain.from_iterable(map(_tokens, _TOKEN.findall(text))))
 
 
