@@ -7,11 +7,14 @@ so the events of one conversation or case stay in order on one partition.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from enum import Enum, StrEnum
+from functools import partial
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -20,6 +23,7 @@ SPEC_VERSION = "1.0"
 ID_NAMESPACE = uuid.UUID("6f1c0d3e-5b8a-4c1e-9e0b-2f7f5a9d3c11")
 _NAMESPACE_BYTES = ID_NAMESPACE.bytes
 MAX_SAFE_INTEGER = 2**53 - 1
+M = TypeVar("M", bound=BaseModel)
 
 
 class Topic(StrEnum):
@@ -367,6 +371,58 @@ _EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 def event_type(cls: type[CloudEvent]) -> str:
     """Return the CloudEvents `type` of an event class."""
     return cls.model_fields["type"].default
+
+
+_IMMUTABLE = (str, int, float, bool, bytes, type(None), tuple, frozenset, Enum)
+# Per model class: its field names in order, the defaults shared as they are, and the defaults made anew.
+_PLANS: dict[type[BaseModel], tuple[tuple[str, ...], dict[str, Any], dict[str, Callable[[], Any]]]] = {}
+
+
+def _plan(cls: type[BaseModel]) -> tuple[tuple[str, ...], dict[str, Any], dict[str, Callable[[], Any]]]:
+    if cls.__pydantic_post_init__ or cls.__private_attributes__ or cls.model_config.get("extra") == "allow":
+        raise TypeError(f"{cls.__name__} needs pydantic's own model_construct")
+    shared: dict[str, Any] = {}
+    fresh: dict[str, Callable[[], Any]] = {}
+    for name, info in cls.model_fields.items():
+        if info.alias is not None or info.validation_alias is not None:
+            raise TypeError(f"{cls.__name__}.{name} has an alias: use model_construct")
+        if info.default_factory is not None:
+            if info.default_factory_takes_validated_data:
+                raise TypeError(f"{cls.__name__}.{name}: a default factory that takes data")
+            fresh[name] = info.default_factory  # type: ignore[assignment]
+        elif not info.is_required():
+            if isinstance(info.default, _IMMUTABLE):
+                shared[name] = info.default
+            else:
+                fresh[name] = partial(copy.deepcopy, info.default)
+    plan = (tuple(cls.model_fields), shared, fresh)
+    _PLANS[cls] = plan
+    return plan
+
+
+def trusted(cls: type[M], /, **values: Any) -> M:
+    """Build a model from values that already have its fields' types, without validating them.
+
+    The same instance as `cls.model_construct(**values)` (defaults filled in, the given names as the set
+    fields), at about a third of its cost: the field plan is worked out once per class. For the hot paths
+    that build events from data validated on the way in; values must be field names, not aliases.
+    """
+    names, shared, fresh = _PLANS.get(cls) or _plan(cls)
+    fields: dict[str, Any] = {}
+    for name in names:
+        if name in values:
+            fields[name] = values[name]
+        elif name in shared:
+            fields[name] = shared[name]
+        elif name in fresh:
+            fields[name] = fresh[name]()
+    instance = cls.__new__(cls)
+    _set = object.__setattr__
+    _set(instance, "__dict__", fields)
+    _set(instance, "__pydantic_fields_set__", set(values))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
+    return instance
 
 
 def derive_id(cause_id: str, step: str) -> str:

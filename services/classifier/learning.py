@@ -20,7 +20,7 @@ from classifier import cues as cue_lexicon
 from classifier import evaluation
 from classifier.examples import INTENTS_OF, Example, Inbound, counts, data_hash, split
 from classifier.model import normalise
-from switchboard.contract import Classification
+from switchboard.contract import Classification, trusted
 
 FAMILY = "tfidf-lr"
 HEADS = ("category", "intent", "is_complaint", "sentiment")
@@ -244,7 +244,8 @@ class TrainedModel:
             row = slice(start, min(indptr[i + 1], start + EXPLAINED_FEATURES))
             # Every value is one of the heads' own labels or a bounded number: no second validation.
             results.append(
-                Classification.model_construct(
+                trusted(
+                    Classification,
                     category=category,
                     intent=intent,
                     is_complaint=is_complaint,

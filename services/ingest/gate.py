@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,7 +48,8 @@ class Unavailable(Exception):
 
 def seen_key(event: MessageReceived) -> str:
     """Return the dedupe key of a message: its channel and the channel's own id."""
-    return f"{event.data.channel.value}:{event.data.external_id}"
+    # A Channel is a StrEnum: formatted, it is its value.
+    return f"{event.data.channel}:{event.data.external_id}"
 
 
 @dataclass(frozen=True)
@@ -161,17 +163,21 @@ class Gate:
                 self.metrics.claim_failures.labels("confirm").inc()
                 log.warning("could not confirm %d stored messages: %s", len(fresh), type(exc).__name__)
         statuses: list[Status] = []
+        counted: Counter[tuple[str, str]] = Counter()
         for event, claim in zip(events, claims, strict=True):
-            channel = event.data.channel.value
             if claim is None:
-                self._children(self.metrics.accepted, (channel,)).inc()
-                statuses.append("accepted")
+                status: Status = "accepted"
             elif claim == PENDING:
                 # The first copy is still being published; its outcome is unknown, so ask for a retry.
-                statuses.append("retry")
+                status = "retry"
             else:
-                self._children(self.metrics.duplicates, (channel,)).inc()
-                statuses.append("duplicate")
+                status = "duplicate"
+            statuses.append(status)
+            counted[(status, event.data.channel)] += 1
+        for (status, channel), count in counted.items():
+            if status != "retry":
+                counter = self.metrics.accepted if status == "accepted" else self.metrics.duplicates
+                self._children(counter, (str(channel),)).inc(count)
         return statuses
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ingest.api import MessageIn
-from switchboard.contract import Message, MessageReceived, default_visibility, derive_id
+from switchboard.contract import Message, MessageReceived, default_visibility, derive_id, trusted
 
 SOURCE = "switchboard/ingest"
 
@@ -29,7 +29,8 @@ def normalise(item: MessageIn, received_at: datetime) -> MessageReceived:
     visibility = item.visibility or default_visibility(item.channel)
     # The item was validated as a MessageIn, whose fields have the contract's types: constructing the
     # event without validating it again halves the cost of this step, on every message.
-    message = Message.model_construct(
+    message = trusted(
+        Message,
         message_id=message_id,
         channel=item.channel,
         external_id=item.external_id,
@@ -43,7 +44,8 @@ def normalise(item: MessageIn, received_at: datetime) -> MessageReceived:
         language=item.language,
         metadata=item.metadata,
     )
-    return MessageReceived.model_construct(
+    return trusted(
+        MessageReceived,
         id=derive_id(message_id, "received"),
         source=SOURCE,
         time=received_at,

@@ -22,6 +22,7 @@ from switchboard.contract import (
     Topic,
     derive_id,
     event_type,
+    trusted,
 )
 from switchboard.handling import BatchHandler
 
@@ -110,7 +111,8 @@ async def route_messages(events: Sequence[MessageClassified], deps: Deps) -> lis
         decision = follow_pin(decision, case.pinned_queue)
         tags = [*decision.tags, LINKED] if case.linked else list(decision.tags)
         # The draft was validated; what the case adds is typed already, so construct without validating.
-        routed = RoutedCase.model_construct(
+        routed = trusted(
+            RoutedCase,
             **{
                 **draft.__dict__,
                 "case_id": case.case_id,
@@ -119,7 +121,7 @@ async def route_messages(events: Sequence[MessageClassified], deps: Deps) -> lis
                 "skill_group": decision.skill_group,
                 "rule": decision.rule,
                 "tags": tags,
-            }
+            },
         )
         deps.on_routed(routed)
         if case.linked:

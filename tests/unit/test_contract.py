@@ -29,6 +29,7 @@ from switchboard.contract import (
     derive_id,
     encode,
     event_type,
+    trusted,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -210,3 +211,36 @@ def test_the_asyncapi_document_names_every_topic_and_resolves_its_references():
 def test_there_is_one_schema_snapshot_per_event_type():
     names = {path for path in render() if path.startswith("schemas/")}
     assert names == {f"schemas/{event_type(cls)}.json" for cls in EVENT_CLASSES}
+
+
+def _models_in(model) -> list:
+    """Return a model and every model among its field values, depth first."""
+    found = [model]
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if hasattr(type(value), "model_fields"):
+            found += _models_in(value)
+    return found
+
+
+@pytest.mark.parametrize("given", ["all", "required"])
+def test_trusted_builds_the_instance_model_construct_builds(given: str):
+    event = routed(Queue.CUSTOMER_SERVICE)
+    received = MessageReceived(source="t", subject="m1", partitionkey="k", data=message())
+    for model in [*_models_in(event), *_models_in(received)]:
+        cls = type(model)
+        names = (
+            cls.model_fields
+            if given == "all"
+            else [n for n, f in cls.model_fields.items() if f.is_required()]
+        )
+        values = {name: getattr(model, name) for name in names}
+        built, reference = trusted(cls, **values), cls.model_construct(**values)
+        made_anew = {n for n, f in cls.model_fields.items() if f.default_factory is not None} - set(names)
+        assert built.model_fields_set == reference.model_fields_set == set(values)
+        assert list(built.__dict__) == list(reference.__dict__)
+        for name in set(cls.model_fields) - made_anew:
+            assert getattr(built, name) == getattr(reference, name), (cls.__name__, name)
+        if given == "all":
+            assert built == reference
+            assert built.model_dump_json() == reference.model_dump_json()
