@@ -183,6 +183,8 @@ def stack(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[Embe
             "SWITCHBOARD_REDIS_KEY_PREFIX": f"e2e:{uuid.uuid4().hex[:8]}:",
             "SLA_POLICY_FILE": str(policy),
             "SLA_TICK_SECONDS": "0.1",
+            # A shadow model, so that the shadow panels have decisions to show.
+            "CLASSIFIER_SHADOW_MODEL": "lexicon",
         },
     )
     with EmbeddedStack(config, say=lambda *_: None) as running:
