@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import tomllib
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -178,6 +179,18 @@ def test_every_built_container_has_a_dockerfile_that_exists():
 def test_each_service_has_a_dockerfile_in_its_folder():
     for svc in SETTINGS:
         assert (ROOT / "services" / svc / "Dockerfile").is_file(), f"services/{svc}/Dockerfile is missing"
+
+
+def test_each_image_installs_the_extra_its_span_export_setting_needs():
+    # SWITCHBOARD_OTEL_EXPORTER_OTLP_ENDPOINT is documented for every service; without the extra in the
+    # image, setting it would only log that the exporter is missing.
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert "otel" in extras
+    for svc in SETTINGS:
+        installs = [
+            rest for keyword, rest in instructions(ROOT / "services" / svc / "Dockerfile") if keyword == "RUN"
+        ]
+        assert any(re.search(r"pip install [^&]*/src\[otel\]", rest) for rest in installs), svc
 
 
 def test_every_switchboard_serve_command_names_a_real_service_folder():
