@@ -40,7 +40,16 @@ from switchboard.contract import CloudEvent, decode, dlq_topic, encode
 from switchboard.dedupe import Deduper
 from switchboard.handling import BatchHandler, DeadLetter, Handler, HandlerTable
 from switchboard.metrics import BusMetrics
-from switchboard.tracing import Spans, TraceContext, activate, deactivate, from_headers, handling
+from switchboard.tracing import (
+    Spans,
+    TraceContext,
+    activate,
+    activate_run,
+    deactivate,
+    deactivate_run,
+    from_headers,
+    handling,
+)
 
 log = logging.getLogger(__name__)
 
@@ -440,6 +449,8 @@ class ConsumerLoop:
         """Handle a run: a batch handler in one call, else (or when that call fails) event by event."""
         if isinstance(handler, BatchHandler) and len(run) > 1:
             events = [event for _, event in run]
+            # Each event's span is findable by its id (`tracing.context_of`), e.g. for a delivery made later.
+            token = activate_run({event.id: context for event, context in zip(events, contexts, strict=True)})
             try:
                 results = await handler.handle(events)
                 if len(results) != len(events):
@@ -451,6 +462,8 @@ class ConsumerLoop:
                 # Find the event that fails by handling them one at a time; the others go through.
                 problem = describe_error(exc)
                 log.warning("batch handler failed on %d events, retrying one by one: %s", len(run), problem)
+            finally:
+                deactivate_run(token)
         return [
             await self._call_one(handler, event, context)
             for (_, event), context in zip(run, contexts, strict=True)

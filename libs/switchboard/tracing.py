@@ -313,6 +313,28 @@ def deactivate(token: Token[TraceContext | None]) -> None:
     _current.reset(token)
 
 
+# While a batch handler handles a run of events, no single context is current: each event's is here.
+_handling: ContextVar[Mapping[str, TraceContext] | None] = ContextVar("switchboard_traces", default=None)
+
+
+def activate_run(contexts: Mapping[str, TraceContext]) -> Token[Mapping[str, TraceContext] | None]:
+    """Make each event's context (by event id) findable by `context_of` during a batch handler's call."""
+    return _handling.set(contexts)
+
+
+def deactivate_run(token: Token[Mapping[str, TraceContext] | None]) -> None:
+    """Forget the contexts of the run `activate_run` set."""
+    _handling.reset(token)
+
+
+def context_of(event_id: str) -> TraceContext | None:
+    """Return the context of the span handling this event: its run's entry, else the current one."""
+    run = _handling.get()
+    if run is not None and event_id in run:
+        return run[event_id]
+    return _current.get()
+
+
 class Spans(Protocol):
     """Where finished spans go when export is on (see `switchboard.otel`); None everywhere when it is off."""
 

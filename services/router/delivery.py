@@ -24,6 +24,7 @@ from router.config import Settings
 from router.metrics import RouterMetrics
 from router.outbox import Delivery, Enqueued, Outbox
 from switchboard.contract import CaseRouted, Queue, dlq_topic, encode, event_type
+from switchboard.tracing import TraceContext, from_text, to_text
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +107,17 @@ class HandoffWorker:
         """Queue a routed case for hand-off when its queue has an endpoint; True when newly queued."""
         return await self.enqueue_many([event]) == 1
 
-    async def enqueue_many(self, events: Sequence[CaseRouted]) -> int:
-        """Queue the routed cases whose queue has an endpoint; return how many were newly queued."""
-        wanted = [e for e in events if e.data.queue in self._wake]
-        items = [Enqueued(e.data.queue, e.id, e.partitionkey, encode(e)) for e in wanted]
+    async def enqueue_many(
+        self, events: Sequence[CaseRouted], traces: Sequence[TraceContext | None] | None = None
+    ) -> int:
+        """Queue the routed cases whose queue has an endpoint, each with the trace context its HTTP
+        request will carry; return how many were newly queued."""
+        contexts = traces if traces is not None else [None] * len(events)
+        items = [
+            Enqueued(e.data.queue, e.id, e.partitionkey, encode(e), to_text(t) if t is not None else "")
+            for e, t in zip(events, contexts, strict=True)
+            if e.data.queue in self._wake
+        ]
         if not items:
             return 0
         added = await self._outbox.enqueue(items, self._clock())
@@ -236,6 +244,12 @@ class HandoffWorker:
 
     async def _post(self, client: httpx.AsyncClient, url: str, delivery: Delivery) -> Answer:
         headers = handoff.request_headers(delivery.id, delivery.attempt, delivery.body, self._config.secret)
+        # The routing's trace continues at the contact centre, as on the queue topic.
+        trace = from_text(delivery.trace)
+        if trace is not None:
+            headers["traceparent"] = trace.traceparent
+            if trace.state:
+                headers["tracestate"] = trace.state
         started = time.perf_counter()
         try:
             # httpx's timeout bounds each phase; this bounds the whole attempt, so a drip-feeding endpoint
@@ -259,6 +273,11 @@ class HandoffWorker:
         headers += handoff.dead_letter_headers(
             topic, error, self._config.group, delivery.attempt, datetime.now(UTC)
         )
+        trace = from_text(delivery.trace)
+        if trace is not None:
+            headers.append(("traceparent", trace.traceparent.encode()))
+            if trace.state:
+                headers.append(("tracestate", trace.state.encode()))
         try:
             await self._dead_letter(dlq_topic(topic), delivery.key.encode(), delivery.body, headers)
         except Exception as exc:

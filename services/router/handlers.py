@@ -25,6 +25,7 @@ from switchboard.contract import (
     trusted,
 )
 from switchboard.handling import BatchHandler
+from switchboard.tracing import TraceContext, context_of, current
 
 SOURCE = "switchboard/router"
 REASSIGNED = "reassigned"
@@ -39,8 +40,11 @@ log = logging.getLogger(__name__)
 class Handoff(Protocol):
     """Queues routed cases for delivery to the contact centre, apart from routing."""
 
-    async def enqueue_many(self, events: Sequence[CaseRouted]) -> int:
-        """Queue the routed cases whose queue has an endpoint; return how many were newly queued."""
+    async def enqueue_many(
+        self, events: Sequence[CaseRouted], traces: Sequence[TraceContext | None] | None = None
+    ) -> int:
+        """Queue the routed cases whose queue has an endpoint, each with the trace context its delivery
+        continues; return how many were newly queued."""
         ...
 
 
@@ -200,10 +204,16 @@ async def apply_activity(event: CaseActivityRecorded, deps: Deps) -> list[CaseRo
     return []
 
 
-async def hand_off(events: list[CaseRouted], deps: Deps) -> list[CaseRouted]:
-    """Queue each routing for the contact centre's endpoint; the delivery itself happens elsewhere."""
+async def hand_off(
+    events: list[CaseRouted], deps: Deps, traces: list[TraceContext | None] | None = None
+) -> list[CaseRouted]:
+    """Queue each routing for the contact centre's endpoint; the delivery itself happens elsewhere.
+
+    Each delivery carries the trace context of the span that routed it (by default the current one), so
+    the contact centre's endpoint receives the message's trace in `traceparent`.
+    """
     if deps.handoff is not None and events:
-        await deps.handoff.enqueue_many(events)
+        await deps.handoff.enqueue_many(events, traces or [current()] * len(events))
     return events
 
 
@@ -212,7 +222,10 @@ def handler_table(deps: Deps):
 
     async def on_classified(events: Sequence[MessageClassified]) -> list[list[CaseRouted]]:
         routed = await route_messages(events, deps)
-        await hand_off([r for outputs in routed for r in outputs], deps)
+        traces = [
+            context_of(event.id) for event, outputs in zip(events, routed, strict=True) for _ in outputs
+        ]
+        await hand_off([r for outputs in routed for r in outputs], deps, traces)
         return routed
 
     async def on_activity(event: CaseActivityRecorded) -> list[CaseRouted]:

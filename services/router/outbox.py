@@ -22,7 +22,7 @@ from switchboard.contract import Queue
 _ENQUEUE = """
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'queue', ARGV[2], 'key', ARGV[3], 'body', ARGV[4], 'attempts', 0,
-  'enqueued_at', ARGV[5])
+  'enqueued_at', ARGV[5], 'trace', ARGV[6])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
 return 1
 """
@@ -43,12 +43,13 @@ for _, id in ipairs(ids) do
     redis.call('ZADD', KEYS[2], ARGV[3], id)
     local attempts = redis.call('HINCRBY', key, 'attempts', 1)
     redis.call('HSET', key, 'claim', ARGV[4])
-    local fields = redis.call('HMGET', key, 'key', 'body', 'failure')
+    local fields = redis.call('HMGET', key, 'key', 'body', 'failure', 'trace')
     table.insert(out, id)
     table.insert(out, attempts)
     table.insert(out, fields[1] or '')
     table.insert(out, fields[2] or '')
     table.insert(out, fields[3] or '')
+    table.insert(out, fields[4] or '')
   end
 end
 return out
@@ -74,12 +75,16 @@ return 1
 
 @dataclass(frozen=True)
 class Enqueued:
-    """A delivery to queue: the event's id, its queue, its Kafka key and its body."""
+    """A delivery to queue: the event's id, its queue, its Kafka key, its body and its trace context.
+
+    `trace` is `switchboard.tracing.to_text` of the span that routed the case, or empty.
+    """
 
     queue: Queue
     event_id: str
     key: str
     body: bytes
+    trace: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,7 @@ class Delivery:
     attempt: int
     token: str
     failure: str = ""
+    trace: str = ""
 
 
 class Outbox(Protocol):
@@ -156,7 +162,7 @@ class RedisOutbox:
         pipe = self._redis.pipeline(transaction=False)
         for item in items:
             keys = [self._item(item.event_id), self._done(item.event_id), self._due(item.queue)]
-            args = [item.event_id, item.queue.value, item.key, item.body, now]
+            args = [item.event_id, item.queue.value, item.key, item.body, now, item.trace]
             # On a pipeline the call only queues the EVALSHA (and loads the script if Redis lacks it).
             await self._enqueue(keys=keys, args=args, client=pipe)
         return [bool(added) for added in await pipe.execute()]
@@ -178,9 +184,10 @@ class RedisOutbox:
                 attempt=int(attempts),
                 token=token,
                 failure=failure.decode(),
+                trace=trace.decode(),
             )
-            for event_id, attempts, key, body, failure in zip(
-                flat[::5], flat[1::5], flat[2::5], flat[3::5], flat[4::5], strict=True
+            for event_id, attempts, key, body, failure, trace in zip(
+                flat[::6], flat[1::6], flat[2::6], flat[3::6], flat[4::6], flat[5::6], strict=True
             )
         ]
 

@@ -44,6 +44,7 @@ from switchboard.contract import (
 from switchboard.stack import free_port, wait_until
 from switchboard.testing import TopicReader, eventually
 from switchboard.topics import ensure_topics
+from switchboard.tracing import extract, from_headers, new_trace
 
 pytestmark = pytest.mark.integration
 SECRET = b"s3cret"
@@ -419,3 +420,58 @@ async def test_the_router_hands_off_what_it_routes_and_what_a_person_reassigns(
         in scraped
     )
     assert 'switchboard_router_handoff_deliveries_total{outcome="delivered",queue="marketing"} 1.0' in scraped
+
+
+async def test_each_delivery_carries_the_trace_of_the_message_it_routes(
+    endpoint: Endpoint,
+    producer: AIOKafkaProducer,
+    redis: Redis,
+    redis_url: str,
+    key_prefix: str,
+    kafka_bootstrap: str,
+):
+    # Three messages of one conversation, published together so the router's batch handler gets them in
+    # one run where it can: each hand-off request continues its own message's trace, not a neighbour's.
+    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap)
+    await ensure_topics(kafka)
+    settings = Settings(
+        kafka=kafka,
+        redis=RedisSettings(url=redis_url, key_prefix=key_prefix),
+        handoff_urls={MARKETING: endpoint.script("mk")},
+        handoff_secret="s3cret",
+        handoff_poll_seconds=0.05,
+    )
+    app = create_app(settings)
+    first = classified_praise()
+    messages = [first]
+    for _ in range(2):
+        m = classified_praise()
+        data = m.data.model_copy(
+            update={"message": m.data.message.model_copy(update={"conversation_id": first.partitionkey})}
+        )
+        messages.append(m.model_copy(update={"partitionkey": first.partitionkey, "data": data}))
+    traces = [new_trace(state="cc=1") for _ in messages]
+    async with app.router.lifespan_context(app):
+        await KafkaPublisher(producer).publish(messages, traces)
+        await eventually(lambda: len(endpoint.on("mk")) == len(messages), timeout=30)
+    by_message = {decode(r.body).data.message_id: r.headers for r in endpoint.on("mk")}
+    for message, trace in zip(messages, traces, strict=True):
+        headers = by_message[message.data.message.message_id]
+        sent = extract(headers["traceparent"], headers.get("tracestate"))
+        assert sent is not None and sent.trace_id == trace.trace_id
+        # The span that routed it, a child of the published message's span.
+        assert sent.span_id != trace.span_id
+        assert sent.state == "cc=1"
+
+
+async def test_a_dead_lettered_delivery_keeps_its_trace_context(
+    endpoint: Endpoint, lanes: Lanes, kafka_bootstrap: str
+):
+    worker, _ = lanes.start({CS: endpoint.script("cs", then=Step(400))})
+    event, trace = routed(), new_trace()
+    await worker.enqueue_many([event], [trace])
+    async with TopicReader(kafka_bootstrap, dlq_topic(CS.topic.value)) as reader:
+        (record,) = await reader.wait_for(lambda r: decode(r.value).id == event.id)
+    (got,) = endpoint.on("cs")
+    assert got.headers["traceparent"] == trace.traceparent
+    assert from_headers(record.headers) == trace

@@ -17,7 +17,12 @@ from switchboard import tracing
 from switchboard.tracing import (
     TraceContext,
     TraceMiddleware,
+    activate,
+    activate_run,
+    context_of,
     continue_from,
+    deactivate,
+    deactivate_run,
     extract,
     format_traceparent,
     from_headers,
@@ -253,3 +258,19 @@ def test_a_record_sent_with_a_higher_version_is_continued_as_version_00():
     assert context.traceparent.startswith(f"00-{TRACE_ID}-") and context.traceparent.endswith("-01")
     assert context.parent_id == SPAN_ID
     assert from_headers([("traceparent", None)]) is None
+
+
+def test_during_a_run_each_event_finds_its_own_context_and_others_the_current_one():
+    outer, first, second = new_trace(), new_trace(), new_trace()
+    assert context_of("a") is None
+    token = activate(outer)
+    try:
+        run = activate_run({"a": first, "b": second})
+        try:
+            assert (context_of("a"), context_of("b"), context_of("c")) == (first, second, outer)
+        finally:
+            deactivate_run(run)
+        assert context_of("a") == outer
+    finally:
+        deactivate(token)
+    assert context_of("a") is None
