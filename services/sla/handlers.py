@@ -8,7 +8,7 @@ business hours come from the first policy that matches the case.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,6 +18,7 @@ from switchboard.contract import (
     CaseActivityRecorded,
     CaseRouted,
     CloudEvent,
+    RoutedCase,
     SlaBreached,
     SlaClock,
     SlaEscalated,
@@ -29,6 +30,8 @@ from switchboard.contract import (
     derive_id,
     event_type,
 )
+from switchboard.handling import BatchHandler
+from switchboard.tracing import context_of
 
 SOURCE = "switchboard/sla"
 RESPONSE_CLOCKS: tuple[SlaClock, ...] = ("first_response", "next_response")
@@ -81,18 +84,12 @@ def firings(policy: Policy, start: datetime, target: float, consumed: float = 0.
     return out
 
 
-async def _start(
-    deps: Deps,
-    policy: Policy,
-    state: dict[str, str],
-    case_id: str,
-    clock: SlaClock,
-    *,
-    first: bool,
-    consumed: float = 0.0,
-) -> list[CloudEvent]:
+def _planned(
+    deps: Deps, policy: Policy, state: dict[str, str], case_id: str, clock: SlaClock, consumed: float = 0.0
+) -> tuple[SlaTimer, list[Firing]] | None:
+    """Return the timer a clock starts now and its firings, or None when the policy has no such clock."""
     if clock not in policy.targets:
-        return []
+        return None
     now = deps.clock()
     target = policy.targets[clock]
     plan = firings(policy, now, target, consumed)
@@ -108,12 +105,34 @@ async def _start(
         target_seconds=target,
         elapsed_seconds=consumed,
     )
-    if await deps.timers.start(timer, plan, first=first):
+    return timer, plan
+
+
+async def _started(deps: Deps, timer: SlaTimer, started: bool) -> list[CloudEvent]:
+    """Return the SlaStarted of a timer the store started, or of the one already running in its place."""
+    if started:
         return [_event(SlaStarted, timer, "started")]
     # Already running: maybe a redelivery whose first attempt stored the timer, then died before
     # publishing. The stored timer yields the same event id, so consumers drop the copy if it got out.
-    running = await deps.timers.running(case_id, clock)
+    running = await deps.timers.running(timer.case_id, timer.clock)
     return [_event(SlaStarted, running, "started")] if running else []
+
+
+async def _start(
+    deps: Deps,
+    policy: Policy,
+    state: dict[str, str],
+    case_id: str,
+    clock: SlaClock,
+    *,
+    first: bool,
+    consumed: float = 0.0,
+) -> list[CloudEvent]:
+    planned = _planned(deps, policy, state, case_id, clock, consumed)
+    if planned is None:
+        return []
+    timer, plan = planned
+    return await _started(deps, timer, await deps.timers.start(timer, plan, first=first))
 
 
 async def _stop(deps: Deps, case_id: str, clock: SlaClock, reason: str, at: datetime) -> list[CloudEvent]:
@@ -133,6 +152,69 @@ def _policy_for(deps: Deps, state: dict[str, str]) -> Policy | None:
     return deps.policies().get(state["policy"])
 
 
+def _state(policy: Policy, case: RoutedCase) -> dict[str, str]:
+    return {
+        "policy": policy.name,
+        "queue": case.queue.value,
+        "channel": case.channel.value,
+        "priority": case.priority,
+    }
+
+
+async def on_routed_many(events: Sequence[CaseRouted], deps: Deps) -> list[list[CloudEvent]]:
+    """Handle a run of routings in order, as `on_routed` handles each, and return each one's events.
+
+    Consecutive new cases (most of the traffic) are opened together: their policies recorded in one
+    round trip and all their clocks started in another. The other routings read what earlier ones
+    stored, so they are handled one at a time, in order.
+    """
+    out: list[list[CloudEvent]] = []
+    i = 0
+    while i < len(events):
+        j = i
+        while j < len(events) and events[j].data.is_new_case:
+            j += 1
+        if j > i:
+            out += await _open_cases(events[i:j], deps)
+            i = j
+        else:
+            out.append(await on_routed(events[i], deps))
+            i += 1
+    return out
+
+
+async def _open_cases(events: Sequence[CaseRouted], deps: Deps) -> list[list[CloudEvent]]:
+    """Start the clocks of new cases, as `on_routed` does for each, in two round trips for them all."""
+    policies = deps.policies()
+    remembered: list[tuple[str, dict[str, str]]] = []
+    planned: list[list[tuple[SlaTimer, list[Firing]]]] = []
+    for event in events:
+        case = event.data
+        policy = policies.match(case)
+        if policy is None:
+            planned.append([])
+            continue
+        state = _state(policy, case)
+        remembered.append((case.case_id, state))
+        clocks = [_planned(deps, policy, state, case.case_id, c) for c in ("first_response", "resolution")]
+        planned.append([c for c in clocks if c is not None])
+    await deps.cases.remember_many(remembered)
+    # Each timer keeps the trace of the routing that started it, for its firings.
+    starts = [
+        (timer, plan, context_of(event.id))
+        for event, clocks in zip(events, planned, strict=True)
+        for timer, plan in clocks
+    ]
+    started = iter(await deps.timers.start_many(starts, first=True))
+    out: list[list[CloudEvent]] = []
+    for clocks in planned:
+        events_out: list[CloudEvent] = []
+        for timer, _ in clocks:
+            events_out += await _started(deps, timer, next(started))
+        out.append(events_out)
+    return out
+
+
 async def on_routed(event: CaseRouted, deps: Deps) -> list[CloudEvent]:
     """Start a new case's clocks; on a later customer message, start next-response or resume resolution."""
     case = event.data
@@ -140,12 +222,7 @@ async def on_routed(event: CaseRouted, deps: Deps) -> list[CloudEvent]:
         policy = deps.policies().match(case)
         if policy is None:
             return []
-        state = {
-            "policy": policy.name,
-            "queue": case.queue.value,
-            "channel": case.channel.value,
-            "priority": case.priority,
-        }
+        state = _state(policy, case)
         await deps.cases.remember(case.case_id, state)
         out = await _start(deps, policy, state, case.case_id, "first_response", first=True)
         out += await _start(deps, policy, state, case.case_id, "resolution", first=True)
@@ -225,11 +302,12 @@ def fired(claimed: list[Claimed], now: datetime, policies: PolicySet) -> list[tu
 def handler_table(deps: Deps):
     """Map topics and event types to this service's handlers."""
 
-    async def routed(event: CaseRouted) -> list[CloudEvent]:
-        out = await on_routed(event, deps)
-        for e in out:
-            deps.on_event(e)
-        return out
+    async def routed(events: Sequence[CaseRouted]) -> list[list[CloudEvent]]:
+        outs = await on_routed_many(events, deps)
+        for out in outs:
+            for e in out:
+                deps.on_event(e)
+        return outs
 
     async def activity(event: CaseActivityRecorded) -> list[CloudEvent]:
         out = await on_activity(event, deps)
@@ -237,7 +315,7 @@ def handler_table(deps: Deps):
             deps.on_event(e)
         return out
 
-    table = {event_type(CaseRouted): routed}
+    table = {event_type(CaseRouted): BatchHandler(routed)}
     return {
         Topic.CASES_CUSTOMER_SERVICE.value: table,
         Topic.CASES_MARKETING.value: table,

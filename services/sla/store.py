@@ -12,6 +12,7 @@ warnings, breach and escalations join the trace of the message that opened the c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -123,6 +124,12 @@ class TimerStore(Protocol):
         """
         ...
 
+    async def start_many(
+        self, items: Sequence[tuple[SlaTimer, list[Firing], TraceContext | None]], first: bool = True
+    ) -> list[bool]:
+        """Start each timer as `start` does, in order, each with its own trace context; one round trip."""
+        ...
+
     async def stop(self, case_id: str, clock: str) -> SlaTimer | None:
         """Stop a timer; return it, or None when it was not running."""
         ...
@@ -181,6 +188,25 @@ class RedisTimerStore:
 
     async def start(self, timer: SlaTimer, firings: list[Firing], first: bool = True) -> bool:
         """Start a timer unless it runs (or, when `first`, was already stopped); True when started now."""
+        keys, args = self._start_call(timer, firings, first, current())
+        return bool(await self._start(keys=keys, args=args))
+
+    async def start_many(
+        self, items: Sequence[tuple[SlaTimer, list[Firing], TraceContext | None]], first: bool = True
+    ) -> list[bool]:
+        """Start each timer as `start` does, in order, each with its own trace context; one round trip."""
+        if not items:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for timer, firings, trace in items:
+            keys, args = self._start_call(timer, firings, first, trace)
+            # On a pipeline the call only queues the EVALSHA (and loads the script if Redis lacks it).
+            await self._start(keys=keys, args=args, client=pipe)
+        return [bool(started) for started in await pipe.execute()]
+
+    def _start_call(
+        self, timer: SlaTimer, firings: list[Firing], first: bool, trace: TraceContext | None
+    ) -> tuple[list[str], list[object]]:
         base = f"{timer.case_id}|{timer.clock}"
         members = [f"{base}|{f.kind}" for f in firings]
         scored: list[object] = []
@@ -192,8 +218,7 @@ class RedisTimerStore:
             self._open,
             self._tombstone_key(timer.case_id, timer.clock),
         ]
-        trace = current()
-        args = [
+        args: list[object] = [
             "1" if first else "0",
             timer.model_dump_json(),
             base,
@@ -201,7 +226,7 @@ class RedisTimerStore:
             to_text(trace) if trace is not None else "",
             *scored,
         ]
-        return bool(await self._start(keys=keys, args=args))
+        return keys, args
 
     async def stop(self, case_id: str, clock: str) -> SlaTimer | None:
         """Stop a timer; return it, or None when it was not running."""
@@ -270,6 +295,10 @@ class CaseState(Protocol):
         """Record the case's policy and routing (queue, channel, priority)."""
         ...
 
+    async def remember_many(self, cases: Sequence[tuple[str, dict[str, str]]]) -> None:
+        """Record several cases at once, as `remember` does each."""
+        ...
+
     async def get(self, case_id: str) -> dict[str, str] | None:
         """Return what was recorded of a case, or None."""
         ...
@@ -301,9 +330,16 @@ class RedisCaseState:
 
     async def remember(self, case_id: str, fields: dict[str, str]) -> None:
         """Record the case's policy and routing (queue, channel, priority)."""
+        await self.remember_many([(case_id, fields)])
+
+    async def remember_many(self, cases: Sequence[tuple[str, dict[str, str]]]) -> None:
+        """Record several cases at once, as `remember` does each: one round trip."""
+        if not cases:
+            return
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(self._prefix + case_id, mapping=fields)
-        pipe.expire(self._prefix + case_id, self._ttl)
+        for case_id, fields in cases:
+            pipe.hset(self._prefix + case_id, mapping=fields)
+            pipe.expire(self._prefix + case_id, self._ttl)
         await pipe.execute()
 
     async def get(self, case_id: str) -> dict[str, str] | None:

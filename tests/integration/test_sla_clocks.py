@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from redis.asyncio import Redis
 
-from sla.handlers import Deps, fired_events, on_activity, on_routed
+from sla.handlers import Deps, fired_events, on_activity, on_routed, on_routed_many
 from sla.policies import parse_policies
 from sla.store import RedisCaseState, RedisTimerStore
 from switchboard.contract import (
@@ -219,3 +219,46 @@ async def test_an_activity_dated_far_ahead_or_before_the_clock_counts_only_the_t
     past = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))
     (stopped,) = await on_activity(activity("c10", "responded", past), deps)
     assert stopped.data.elapsed_seconds == 0
+
+
+def _summary(outputs) -> list[list[tuple[str, str, str, str, datetime]]]:
+    return [[(e.id, e.type, e.data.case_id, e.data.clock, e.data.due_at) for e in out] for out in outputs]
+
+
+async def test_a_run_of_routings_gives_what_handling_them_one_at_a_time_gives(
+    redis: Redis, key_prefix: str, clock: Clock
+):
+    # New cases opened together, a later message of one of them, a case no policy matches (chat), and a
+    # redelivery of the whole run: the batch path must decide as the one-at-a-time path does.
+    policies = parse_policies(POLICIES)
+
+    def deps_under(prefix: str) -> Deps:
+        return Deps(
+            timers=RedisTimerStore(redis, prefix),
+            cases=RedisCaseState(redis, prefix),
+            policies=lambda: policies,
+            clock=clock,
+        )
+
+    run = [
+        routed("b1"),
+        routed("b2", channel="email"),
+        routed("b3", channel="chat"),
+        routed("b1", new=False),
+        routed("b4"),
+    ]
+    one_by_one, batched = deps_under(f"{key_prefix}single:"), deps_under(f"{key_prefix}batch:")
+    expected = [await on_routed(event, one_by_one) for event in run]
+    got = await on_routed_many(run, batched)
+    assert _summary(got) == _summary(expected)
+    # b1 and b4: first response and resolution; b2: its policy's first response; b3: no policy; b1's
+    # later message: nothing, its first response still runs.
+    assert [len(out) for out in got] == [2, 1, 0, 0, 2]
+    # Redelivered after a crash: the same started events (same ids), nothing new started.
+    assert _summary(await on_routed_many(run, batched)) == _summary(
+        [await on_routed(event, one_by_one) for event in run]
+    )
+    assert await batched.timers.open_count() == await one_by_one.timers.open_count() == 5
+    # The timers fire alike.
+    at = START + timedelta(minutes=31)
+    assert sorted(await fire(batched, at)) == sorted(await fire(one_by_one, at))
