@@ -132,6 +132,8 @@ class Channel:
     workers: int = 6
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     accepted: dict[int, str] = field(default_factory=dict)
+    # When the request that got each 2xx was sent (monotonic).
+    accepted_sent: dict[int, float] = field(default_factory=dict)
     posts: dict[int, Post] = field(default_factory=dict)
     answers: Counter[str] = field(default_factory=Counter)
     refusals: list[tuple[float, str | None]] = field(default_factory=list)
@@ -217,6 +219,10 @@ class Channel:
             derive_id(f"{p.body['channel']}:{p.body['external_id']}", "message") for p in self.posts.values()
         }
 
+    def accepted_sent_since(self, since: float) -> set[str]:
+        """Return the ids of the messages answered 2xx to a request sent after `since` (monotonic)."""
+        return {self.accepted[n] for n, sent in self.accepted_sent.items() if sent >= since}
+
     def refused_since(self, since: float) -> list[str | None]:
         """Return the Retry-After of each 503 answered after `since` (monotonic); None when it had none."""
         return [retry_after for at, retry_after in self.refusals if at >= since]
@@ -263,6 +269,7 @@ class Channel:
 
     async def _post(self, post: Post) -> None:
         assert self._client is not None
+        sent = time.monotonic()
         try:
             response = await self._client.post("/v1/messages", json=post.body)
         except httpx.TransportError as exc:
@@ -272,6 +279,7 @@ class Channel:
         self.answers[str(response.status_code)] += 1
         if response.status_code in (200, 202):
             self.accepted[post.number] = response.json()["message_id"]
+            self.accepted_sent[post.number] = sent
         elif response.status_code == 503:
             retry_after = response.headers.get("retry-after")
             self.refusals.append((time.monotonic(), retry_after))
