@@ -1,4 +1,4 @@
-"""Check the Prometheus alert rules and the Grafana dashboards with promtool and against docs/metrics.md."""
+"""Metric expositions, alert rules and dashboards, checked with promtool and against the catalogue."""
 
 from __future__ import annotations
 
@@ -15,6 +15,13 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry, generate_latest
+
+from classifier.metrics import ClassifierMetrics
+from ingest.metrics import IngestMetrics
+from router.metrics import RouterMetrics
+from sla.metrics import SlaMetrics
+from switchboard.metrics import BusMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -414,3 +421,29 @@ def test_the_replica_check_catches_a_sum_over_replicas(tmp_path: Path):
     assert replica_count_failures({"sum": "sum(switchboard_sla_open_timers)"}, tmp_path) is not None
     nothing = 'max(switchboard_sla_open_timers{job="nothing"})'
     assert replica_count_failures({"none": nothing}, tmp_path) is not None
+
+
+@pytest.mark.parametrize(
+    ("service", "build"),
+    [
+        ("ingest", IngestMetrics),
+        ("classifier", ClassifierMetrics),
+        ("router", RouterMetrics),
+        ("sla", SlaMetrics),
+    ],
+)
+def test_each_service_s_exposition_passes_promtool_check_metrics(service: str, build):
+    registry = CollectorRegistry()
+    metrics = build(registry)
+    if service != "ingest":
+        BusMetrics(service, registry)
+    exposition = generate_latest(registry)
+    assert metrics is not None and b"# TYPE switchboard_" in exposition
+    result = subprocess.run(
+        [promtool_or_skip(), "check", "metrics"],
+        input=exposition,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr).decode()
