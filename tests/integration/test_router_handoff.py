@@ -364,6 +364,21 @@ def classified_praise() -> MessageClassified:
     )
 
 
+async def router_settings(
+    bootstrap: str, redis_url: str, key_prefix: str, urls: dict[Queue, str]
+) -> Settings:
+    """Return the settings of a router app handing off to `urls`, its topics created."""
+    kafka = KafkaSettings(bootstrap_servers=bootstrap)
+    await ensure_topics(kafka)
+    return Settings(
+        kafka=kafka,
+        redis=RedisSettings(url=redis_url, key_prefix=key_prefix),
+        handoff_urls=urls,
+        handoff_secret="s3cret",
+        handoff_poll_seconds=0.05,
+    )
+
+
 async def test_the_router_hands_off_what_it_routes_and_what_a_person_reassigns(
     endpoint: Endpoint,
     producer: AIOKafkaProducer,
@@ -372,14 +387,8 @@ async def test_the_router_hands_off_what_it_routes_and_what_a_person_reassigns(
     key_prefix: str,
     kafka_bootstrap: str,
 ):
-    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap)
-    await ensure_topics(kafka)
-    settings = Settings(
-        kafka=kafka,
-        redis=RedisSettings(url=redis_url, key_prefix=key_prefix),
-        handoff_urls={MARKETING: endpoint.script("mk"), CS: endpoint.script("cs")},
-        handoff_secret="s3cret",
-        handoff_poll_seconds=0.05,
+    settings = await router_settings(
+        kafka_bootstrap, redis_url, key_prefix, {MARKETING: endpoint.script("mk"), CS: endpoint.script("cs")}
     )
     app = create_app(settings)
     publisher = KafkaPublisher(producer)
@@ -432,14 +441,8 @@ async def test_each_delivery_carries_the_trace_of_the_message_it_routes(
 ):
     # Three messages of one conversation, published together so the router's batch handler gets them in
     # one run where it can: each hand-off request continues its own message's trace, not a neighbour's.
-    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap)
-    await ensure_topics(kafka)
-    settings = Settings(
-        kafka=kafka,
-        redis=RedisSettings(url=redis_url, key_prefix=key_prefix),
-        handoff_urls={MARKETING: endpoint.script("mk")},
-        handoff_secret="s3cret",
-        handoff_poll_seconds=0.05,
+    settings = await router_settings(
+        kafka_bootstrap, redis_url, key_prefix, {MARKETING: endpoint.script("mk")}
     )
     app = create_app(settings)
     first = classified_praise()
