@@ -219,14 +219,8 @@ async def on_routed(event: CaseRouted, deps: Deps) -> list[CloudEvent]:
     """Start a new case's clocks; on a later customer message, start next-response or resume resolution."""
     case = event.data
     if case.is_new_case:
-        policy = deps.policies().match(case)
-        if policy is None:
-            return []
-        state = _state(policy, case)
-        await deps.cases.remember(case.case_id, state)
-        out = await _start(deps, policy, state, case.case_id, "first_response", first=True)
-        out += await _start(deps, policy, state, case.case_id, "resolution", first=True)
-        return out
+        (opened,) = await _open_cases([event], deps)
+        return opened
     if case.rule == "reassigned":
         # A person moved the case to another queue: no customer wrote, so no clock starts.
         return []

@@ -291,12 +291,8 @@ class RedisTimerStore:
 class CaseState(Protocol):
     """What the SLA service remembers of a case between events: its policy and a paused clock."""
 
-    async def remember(self, case_id: str, fields: dict[str, str]) -> None:
-        """Record the case's policy and routing (queue, channel, priority)."""
-        ...
-
     async def remember_many(self, cases: Sequence[tuple[str, dict[str, str]]]) -> None:
-        """Record several cases at once, as `remember` does each."""
+        """Record each case's policy and routing (queue, channel, priority)."""
         ...
 
     async def get(self, case_id: str) -> dict[str, str] | None:
@@ -328,12 +324,8 @@ class RedisCaseState:
         self._ttl = ttl_seconds
         self._resume = redis.register_script(_RESUME)
 
-    async def remember(self, case_id: str, fields: dict[str, str]) -> None:
-        """Record the case's policy and routing (queue, channel, priority)."""
-        await self.remember_many([(case_id, fields)])
-
     async def remember_many(self, cases: Sequence[tuple[str, dict[str, str]]]) -> None:
-        """Record several cases at once, as `remember` does each: one round trip."""
+        """Record each case's policy and routing (queue, channel, priority): one round trip."""
         if not cases:
             return
         pipe = self._redis.pipeline(transaction=True)

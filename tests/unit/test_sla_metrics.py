@@ -87,7 +87,7 @@ class FakeTimers:
 
 
 class FakeCases:
-    async def remember(self, case_id: str, fields: dict[str, str]) -> None:
+    async def remember_many(self, cases) -> None:
         return None
 
     async def get(self, case_id: str) -> dict[str, str] | None:
