@@ -232,13 +232,20 @@ class SlaTimer(Model):
     reason: str | None = Field(default=None, description="Why a clock stopped.")
 
 
+# Attributes CloudEvents requires that the models fill in when an event is built in code: a document must
+# carry them. A record without an id, given a new one on each reading, would pass every consumer's dedupe
+# as a new event on each redelivery.
+_REQUIRED_ON_THE_WIRE = ("specversion", "id")
+
+
 def _required_on_the_wire(schema: dict[str, Any]) -> None:
     """Mark the attributes CloudEvents requires as required in the JSON Schema, as `decode` does.
 
-    The models fill them in when an event is built in code, so pydantic would list them as optional.
+    The models fill them in when an event is built in code, so pydantic would list them as optional;
+    `type` has a default too, and `decode` needs it to pick the event's class.
     """
     required = schema.setdefault("required", [])
-    for name in ("specversion", "id", "type"):
+    for name in (*_REQUIRED_ON_THE_WIRE, "type"):
         if name not in required:
             required.append(name)
 
@@ -441,12 +448,6 @@ def derive_id(cause_id: str, step: str) -> str:
 def encode(event: CloudEvent) -> bytes:
     """Serialise an event as a CloudEvents JSON document."""
     return event.model_dump_json(exclude_none=True).encode()
-
-
-# Attributes CloudEvents requires that the models fill in when an event is built in code: a document must
-# carry them. A record without an id, given a new one on each reading, would pass every consumer's dedupe
-# as a new event on each redelivery.
-_REQUIRED_ON_THE_WIRE = ("id", "specversion")
 
 
 def decode(raw: bytes | str) -> CloudEvent:

@@ -131,7 +131,6 @@ class TrainedModel:
     _stems_of: Callable[[str], list[str]] = field(init=False, repr=False)
     _token_columns: Callable[[str], tuple[tuple[int, int], ...]] = field(init=False, repr=False)
     _token_features: Callable[[str], tuple[int, ...]] = field(init=False, repr=False)
-    _token_stems: Callable[[str], tuple[int, ...]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         blocks = [self.vectorizers["word"], self.vectorizers["stem"]]
@@ -144,7 +143,6 @@ class TrainedModel:
         # Words repeat from message to message, so their stem columns are worth remembering.
         self._token_columns = lru_cache(maxsize=TOKEN_CACHE)(self._stem_columns)
         self._token_features = lru_cache(maxsize=TOKEN_CACHE)(self._features_of)
-        self._token_stems = lru_cache(maxsize=TOKEN_CACHE)(self._stems_in_matrix)
         self._names = [
             *(str(name) for v in blocks for name in v.get_feature_names_out()),
             *(f"cue:{t}" for t in cue_lexicon.TABLES),
@@ -310,11 +308,6 @@ class TrainedModel:
         stems = [col + stem_offset for col, k in self._token_columns(token) for _ in range(k)]
         return (own, *stems) if own is not None else tuple(stems)
 
-    def _stems_in_matrix(self, token: str) -> tuple[int, ...]:
-        """Return the matrix columns of one word's stems, each once."""
-        stem_offset = self._offsets[1]
-        return tuple(col + stem_offset for col, _ in self._token_columns(token))
-
     def _stem_columns(self, token: str) -> tuple[tuple[int, int], ...]:
         """Return the character block's columns of one word and how often each occurs in it."""
         vocab = self._vocab[1]
@@ -349,8 +342,8 @@ class TrainedModel:
                     # The stem block's columns of each word of the message, from the per-word cache.
                     stems = {}
                     for token in dict.fromkeys(parsed.tokens):
-                        for col in self._token_stems(token):
-                            stems.setdefault(col, []).append(token)
+                        for col, _ in self._token_columns(token):
+                            stems.setdefault(col + stem_start, []).append(token)
                 owners = stems.get(feature, [])
             else:
                 table = self._names[feature].removeprefix("cue:")

@@ -105,15 +105,15 @@ class Gate:
         started = time.time_ns() if self.spans is not None else 0
         events = [normalise(item, now) for item in items]
         traces = message_spans(len(events))
+        keys = [seen_key(event) for event in events]
         # The same message twice in one request is stored once.
         first: dict[str, tuple[MessageReceived, TraceContext]] = {}
-        for event, trace in zip(events, traces, strict=True):
-            first.setdefault(seen_key(event), (event, trace))
+        for key, event, trace in zip(keys, events, traces, strict=True):
+            first.setdefault(key, (event, trace))
         statuses = dict(zip(first, await self._stores.submit(list(first.values())), strict=True))
         outcomes = []
         counted: set[str] = set()
-        for event in events:
-            key = seen_key(event)
+        for key, event in zip(keys, events, strict=True):
             status = statuses[key] if key not in counted else "duplicate"
             counted.add(key)
             outcomes.append(Outcome(event, status))

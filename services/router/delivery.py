@@ -247,9 +247,7 @@ class HandoffWorker:
         # The routing's trace continues at the contact centre, as on the queue topic.
         trace = from_text(delivery.trace)
         if trace is not None:
-            headers["traceparent"] = trace.traceparent
-            if trace.state:
-                headers["tracestate"] = trace.state
+            headers.update((name, value.decode()) for name, value in trace.headers)
         started = time.perf_counter()
         try:
             # httpx's timeout bounds each phase; this bounds the whole attempt, so a drip-feeding endpoint
@@ -275,9 +273,7 @@ class HandoffWorker:
         )
         trace = from_text(delivery.trace)
         if trace is not None:
-            headers.append(("traceparent", trace.traceparent.encode()))
-            if trace.state:
-                headers.append(("tracestate", trace.state.encode()))
+            headers += trace.headers
         try:
             await self._dead_letter(dlq_topic(topic), delivery.key.encode(), delivery.body, headers)
         except Exception as exc:
