@@ -304,6 +304,7 @@ class TimedLoop(ConsumerLoop):
         self.polls += 1 if count else 0
         if self.done >= self.target and self.elapsed is None:
             assert self.started is not None and self.cpu_started is not None
+            await self.settle()  # the last commit may still be in flight
             wall, cpu = time.perf_counter() - self.started, time.process_time() - self.cpu_started
             self.elapsed = Timing(wall, cpu, self.polls)
             self.finished.set()

@@ -389,12 +389,18 @@ class Run:
     rules: RuleSet
     # Whether Redis is this bench's alone: only then are its command counts and CPU the router's.
     private_redis: bool = False
+    # The router commits each poll before reading the next, as it did before commits overlapped.
+    serial_commits: bool = False
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
     @property
     def kafka(self) -> KafkaSettings:
-        """Return the bus settings, library defaults but for the broker address."""
-        return KafkaSettings(bootstrap_servers=self.bootstrap, topic_partitions=PARTITIONS)
+        """Return the bus settings, library defaults but for the broker address (and serial commits)."""
+        return KafkaSettings(
+            bootstrap_servers=self.bootstrap,
+            topic_partitions=PARTITIONS,
+            overlap_commits=not self.serial_commits,
+        )
 
     @property
     def key_space(self) -> str:
@@ -1038,7 +1044,12 @@ def render_markdown(report: dict[str, Any], table: str) -> str:
         f"`{report['command']}`: {report['messages']} messages per round ({report['conversations']} "
         f"conversations), {report['rounds']} rounds, {PARTITIONS} partitions, max_records "
         f"{report['settings']['max_batch_records']}, linger_ms {report['settings']['linger_ms']}, acks=all. "
-        "Shipped rules, RedisCaseStore, linking on, hand-off off.",
+        "Shipped rules, RedisCaseStore, linking on, hand-off off. The router "
+        + (
+            "handles the next poll while the previous one is acknowledged and committed."
+            if report["settings"].get("overlap_commits", True)
+            else "commits each poll before reading the next (`--serial-commits`)."
+        ),
         "",
         f"Machine: {info['nproc']} CPUs ({info['cpu']}), Python {info['python']}, "
         f"aiokafka {info['aiokafka']}, "
@@ -1096,7 +1107,15 @@ async def main_async(args: argparse.Namespace, redis_url: str, bootstrap: str) -
     say = lambda line: print(line, flush=True)  # noqa: E731
     redis = Redis.from_url(redis_url)
     rules = parse_rules(SHIPPED_RULES.read_text(encoding="utf-8"), "bundled routing rules")
-    run = Run(bootstrap, redis_url, redis, args.messages, rules, private_redis=args.own_redis)
+    run = Run(
+        bootstrap,
+        redis_url,
+        redis,
+        args.messages,
+        rules,
+        private_redis=args.own_redis,
+        serial_commits=args.serial_commits,
+    )
     await ensure_topics(run.kafka, [*QUEUE_TOPICS, *map(dlq_topic, QUEUE_TOPICS)])
     queues = await Reader(bootstrap, QUEUE_TOPICS).start()
     try:
@@ -1121,7 +1140,9 @@ async def main_async(args: argparse.Namespace, redis_url: str, bootstrap: str) -
         "machine": machine_info(),
         "redis_version": version,
         "private_redis": args.own_redis,
-        "settings": run.kafka.model_dump(include={"linger_ms", "max_batch_records", "poll_timeout_ms"}),
+        "settings": run.kafka.model_dump(
+            include={"linger_ms", "max_batch_records", "poll_timeout_ms", "overlap_commits"}
+        ),
         "results": [asdict(m) | {"msg_per_s": m.rate} for m in results],
         "summary": summary,
         "routed": routed,
@@ -1161,6 +1182,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="start a private redis-server on a free port instead of using the one on 127.0.0.1:6379, "
         "so other clients neither slow it down nor show up in its command counts",
+    )
+    parser.add_argument(
+        "--serial-commits",
+        action="store_true",
+        help="the router commits each poll before reading the next "
+        "(SWITCHBOARD_KAFKA_OVERLAP_COMMITS=false); "
+        "by default it handles the next poll while the previous one is acknowledged and committed",
     )
     return parser.parse_args(argv)
 

@@ -1,9 +1,11 @@
 """The Kafka plumbing: a publisher that waits for the broker's acks and a batched consumer loop.
 
 The loop reads a batch (`getmany`), hands each event to its handler, sends what the handlers return
-without awaiting each record, waits for every ack, records the handled ids, then commits. Delivery
-is at least once; the handled-id record in Redis makes redelivery after a crash harmless, and output
-ids derived from their cause let downstream consumers drop the rare duplicate publish.
+without awaiting each record, waits for every ack, records the handled ids, then commits. While one
+poll's acks and commit are awaited, the next poll is read and handled (`overlap_commits`); commits
+stay in poll order, and a poll whose acks or commit fail is read again with every poll after it.
+Delivery is at least once; the handled-id record in Redis makes redelivery after a crash harmless, and
+output ids derived from their cause let downstream consumers drop the rare duplicate publish.
 
 Each record carries W3C trace context in its headers (`traceparent`, `tracestate`): the events a handler
 returns for an event carry a child of that event's context, so one message can be followed from ingest
@@ -16,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Protocol
@@ -68,6 +70,7 @@ DLQ_HEADER_PREFIX = "switchboard.dlq."
 
 
 Traces = Sequence[TraceContext | None]
+Polled = Mapping[TopicPartition, list[ConsumerRecord]]
 
 
 class Publisher(Protocol):
@@ -243,6 +246,8 @@ class ConsumerLoop:
         self._client_id = client_id or group_id
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        # The poll whose outputs are being acknowledged and whose offsets are being committed.
+        self._finishing: tuple[Polled, asyncio.Task[None]] | None = None
         self._stopping = asyncio.Event()
         self.last_error: str | None = None
         self.last_poll_monotonic: float | None = None
@@ -262,7 +267,7 @@ class ConsumerLoop:
             auto_offset_reset="earliest",
             fetch_max_wait_ms=100,
         )
-        self._consumer.subscribe(list(self._handlers), listener=_ForgetRevokedLag(self._metrics))
+        self._consumer.subscribe(list(self._handlers), listener=_OnRebalance(self._metrics, self.settle))
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"consumer-loop-{self._group_id}")
 
@@ -274,6 +279,11 @@ class ConsumerLoop:
                 await asyncio.wait_for(self._task, timeout=15)
             except TimeoutError:
                 self._task.cancel()
+        try:
+            await asyncio.wait_for(self.settle(), timeout=15)
+        except Exception as exc:
+            # Not committed: the next owner of its partitions reads the poll again.
+            log.warning("the last batch was not committed before stopping: %s", describe_error(exc))
         if self._consumer is not None:
             await self._consumer.stop()
 
@@ -300,35 +310,72 @@ class ConsumerLoop:
                 backoff = min(backoff * 2, 5.0)
 
     async def step(self) -> int:
-        """Consume, handle, publish and commit one batch; return how many records it held."""
+        """Consume, handle and publish one batch, and commit it; return how many records it held.
+
+        With `overlap_commits` the commit is still in flight when this returns: it finishes while the next
+        batch is handled, and the next step waits for it before starting its own (`settle`).
+        """
         assert self._consumer is not None, "start() first"
         batches = await self._consumer.getmany(
             timeout_ms=self._kafka.poll_timeout_ms, max_records=self._kafka.max_batch_records
         )
         self.last_poll_monotonic = time.monotonic()
         if not batches:
+            await self.settle()
             self.last_error = None
             return 0
         started = time.perf_counter()
+        earlier = self._finishing
         try:
-            count = await self._handle_batch(batches)
+            count, pending, offsets, handled, outputs = await self._handle_batch(batches)
+            # Commits go in poll order: this poll's waits for the one before, and is not made when that
+            # one failed, even if a rebalance settled it meanwhile.
+            await self.settle()
+            if earlier is not None:
+                earlier[1].result()
         except BaseException:
-            self._rewind(batches)
+            # Read this poll again, and the one before it too when its acks or commit failed.
+            failed = [earlier[0]] if earlier is not None and _failed(earlier[1]) else []
+            self._rewind(batches, *failed)
             raise
-        self.last_error = None
-        self._metrics.batch_seconds.observe(time.perf_counter() - started)
-        self._metrics.batch_records.observe(count)
+        finish = self._finish(count, pending, offsets, handled, outputs, started)
+        self._finishing = (batches, asyncio.ensure_future(finish))
+        if not self._kafka.overlap_commits:
+            await self.settle()
         return count
 
-    def _rewind(self, batches: Mapping[TopicPartition, list[ConsumerRecord]]) -> None:
-        # The consumer's position is already past the batch; go back so nothing in it is skipped.
-        assert self._consumer is not None
-        assigned = self._consumer.assignment()
-        for tp, records in batches.items():
-            if records and tp in assigned:
-                self._consumer.seek(tp, records[0].offset)
+    async def settle(self) -> None:
+        """Wait until the batch in flight is acknowledged and committed; when that fails, go back to it."""
+        if self._finishing is None:
+            return
+        batches, task = self._finishing
+        try:
+            await asyncio.shield(task)
+        except BaseException:
+            if task.done():
+                self._finishing = None
+                self._rewind(batches)
+            raise
+        self._finishing = None
+        self.last_error = None
 
-    async def _handle_batch(self, batches: Mapping[TopicPartition, list[ConsumerRecord]]) -> int:
+    def _rewind(self, *polls: Polled) -> None:
+        """Seek each partition back to the first record these polls read from it, so nothing is skipped."""
+        assert self._consumer is not None
+        first: dict[TopicPartition, int] = {}
+        for batches in polls:
+            for tp, records in batches.items():
+                if records:
+                    first[tp] = min(first.get(tp, records[0].offset), records[0].offset)
+        assigned = self._consumer.assignment()
+        for tp, offset in first.items():
+            if tp in assigned:
+                self._consumer.seek(tp, offset)
+
+    async def _handle_batch(
+        self, batches: Polled
+    ) -> tuple[int, list[asyncio.Future[Any]], dict[TopicPartition, int], list[str], list[CloudEvent]]:
+        """Handle a poll and send its outputs; return what finishing it needs (acks, offsets, ids)."""
         assert self._consumer is not None
         pending: list[asyncio.Future[Any]] = []
         offsets: dict[TopicPartition, int] = {}
@@ -366,6 +413,19 @@ class ConsumerLoop:
             if self._spans is not None:
                 self._record_spans(self._spans, run, contexts, results, started)
         pending.extend(await self._publisher.send_many(outputs, traces))
+        return count, pending, offsets, handled, outputs
+
+    async def _finish(
+        self,
+        count: int,
+        pending: list[asyncio.Future[Any]],
+        offsets: dict[TopicPartition, int],
+        handled: list[str],
+        outputs: list[CloudEvent],
+        started: float,
+    ) -> None:
+        """Wait for a poll's acks, then record its handled ids and commit its offsets."""
+        assert self._consumer is not None
         if pending:
             await asyncio.gather(*pending)
         for topic, n in Tally(output.topic() for output in outputs).items():
@@ -374,7 +434,8 @@ class ConsumerLoop:
         # commit already prevents redelivery; if only the commit is lost, the mark skips the redelivered
         # events; if both are lost, the repeated outputs carry the same ids and consumers drop them.
         await asyncio.gather(self._deduper.mark(handled), self._consumer.commit(offsets))
-        return count
+        self._metrics.batch_seconds.observe(time.perf_counter() - started)
+        self._metrics.batch_records.observe(count)
 
     async def _record_lag(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Set the lag gauge of every assigned partition, not only of those this poll read.
@@ -536,13 +597,28 @@ class ConsumerLoop:
         )
 
 
-class _ForgetRevokedLag(ConsumerRebalanceListener):
-    """Drop the lag gauge of partitions this instance no longer owns, so sums across instances stay true."""
+def _failed(task: asyncio.Task[None]) -> bool:
+    """Tell whether a finished task failed (or was cancelled); a running one has not failed yet."""
+    return task.done() and (task.cancelled() or task.exception() is not None)
 
-    def __init__(self, metrics: BusMetrics) -> None:
+
+class _OnRebalance(ConsumerRebalanceListener):
+    """Before partitions go: commit the batch in flight, and drop their lag gauges.
+
+    The commit keeps the next owner from reading the batch again; dropping the gauges keeps sums across
+    instances true.
+    """
+
+    def __init__(self, metrics: BusMetrics, settle: Callable[[], Awaitable[None]]) -> None:
         self._metrics = metrics
+        self._settle = settle
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        try:
+            await self._settle()
+        except Exception as exc:
+            # Not committed: whoever owns the partitions next reads that batch again (at least once).
+            log.warning("batch in flight not committed before a rebalance: %s", describe_error(exc))
         for tp in revoked:
             try:
                 self._metrics.lag.remove(tp.topic, str(tp.partition))

@@ -40,6 +40,9 @@ _WORD_ORDER = re.compile(
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Z0-9._%+-]+@[A-Z0-9-]+(?:\.[A-Z0-9-]+)*\.[A-Z]{2,}\b", re.I)
 # What every identifier above holds at least one of.
 _CANDIDATE = re.compile(r"[\d@]")
+_DIGIT = re.compile(r"\d")
+# What an order word starts with, lower-cased (`_WORD_ORDER` runs only on a text holding one of them).
+_ORDER_WORD_STARTS = ("order", "comm", "cmd", "purcha", "achat", "ref", "réf")
 _PHONE = re.compile(r"(?<![\w+])(\+\d[\d .()-]{6,20}\d|0[1-9](?:[ .-]?\d{2}){4})(?!\w)")
 
 
@@ -94,7 +97,13 @@ def normalise_phone(raw: str) -> str | None:
 
 def _orders(text: str) -> list[tuple[str, tuple[int, int]]]:
     # The `#` form checks its own digits (a dashed prefix allows four); an order word needs five.
-    found = [(f"order:{normalise_order(m.group(1))}", m.span(1)) for m in _HASH_ORDER.finditer(text)]
+    # Each regex runs only on a text holding what it cannot match without: most texts hold neither.
+    found: list[tuple[str, tuple[int, int]]] = []
+    if "#" in text:
+        found = [(f"order:{normalise_order(m.group(1))}", m.span(1)) for m in _HASH_ORDER.finditer(text)]
+    lowered = text.lower()
+    if not any(start in lowered for start in _ORDER_WORD_STARTS):
+        return found
     for match in _WORD_ORDER.finditer(text):
         value = normalise_order(match.group(1))
         if sum(c.isdigit() for c in value) >= MIN_ORDER_DIGITS:
@@ -120,10 +129,12 @@ def extract(text: str) -> list[str]:
     orders = _orders(text)
     # What was read as an order number or an address is not read again as a phone number.
     rest = _blank(text, (span for _, span in orders))
-    email_matches = list(_EMAIL.finditer(rest))
+    email_matches = list(_EMAIL.finditer(rest)) if "@" in rest else []
     emails = [f"email:{m.group(0).lower()}" for m in email_matches]
     rest = _blank(rest, (m.span() for m in email_matches))
-    phones = [f"phone:{p}" for m in _PHONE.finditer(rest) if (p := normalise_phone(m.group(1)))]
+    phones = []
+    if _DIGIT.search(rest) is not None:
+        phones = [f"phone:{p}" for m in _PHONE.finditer(rest) if (p := normalise_phone(m.group(1)))]
     return list(dict.fromkeys([o for o, _ in orders] + emails + phones))
 
 

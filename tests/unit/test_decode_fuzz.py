@@ -351,6 +351,7 @@ async def consume(
     # The loop's consumer is built by start(), against a broker; the fake stands in for it.
     loop._consumer = consumer  # type: ignore[assignment]
     assert await loop.step() == len(records)
+    await loop.settle()
     return consumer, producer, handled
 
 
