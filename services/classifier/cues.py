@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from itertools import compress
 
 from classifier import lexicon as lx
 from classifier import model as baseline
@@ -87,9 +87,8 @@ def _matches(term: _Term, tokens: list[str], at: int) -> int:
     return n if (word.startswith(words[-1]) if term.prefix else word == words[-1]) else 0
 
 
-@lru_cache(maxsize=65_536)
 def _single_word_terms(token: str) -> tuple[_Term, ...]:
-    """Return the one-word terms a token matches by itself; tokens repeat, so each is looked at once."""
+    """Return the one-word terms a token matches by itself."""
     return tuple(
         term
         for term in (*_INDEX.get(token, ()), *_INDEX.get(f"*{token[:2]}", ()))
@@ -98,24 +97,54 @@ def _single_word_terms(token: str) -> tuple[_Term, ...]:
     )
 
 
+# What one token brings to `find`: the cues it is by itself, keyed as `find` keeps them, and the terms
+# of several words that start with it; None for most tokens, which bring neither.
+_TokenCues = tuple[tuple[tuple[tuple[str, str], Cue], ...], dict[str, list[_Term]] | None] | None
+TOKEN_CACHE = 65_536
+
+
+class _CuesByToken(dict):
+    """Each token's `_TokenCues`, worked out on first sight: tokens repeat from message to message.
+
+    A plain dict is looked up several times faster than an `lru_cache`, and a cue is immutable, so one
+    instance serves every message; emptied when full, so it stays bounded.
+    """
+
+    def __missing__(self, token: str) -> _TokenCues:
+        if len(self) >= TOKEN_CACHE:
+            self.clear()
+        singles = tuple(
+            ((term.table, token), Cue(term.table, token, term.weight, term.lang))
+            for term in _single_word_terms(token)
+        )
+        following = _MULTI_WORD.get(token)
+        cues = self[token] = (singles, following) if singles or following else None
+        return cues
+
+
+_CUES_BY_TOKEN = _CuesByToken()
+
+
 def find(tokens: list[str]) -> list[Cue]:
     """Return every lexicon term found in the normalised tokens, once per table and matched text."""
     found: dict[tuple[str, str], Cue] = {}
-
-    def keep(term: _Term, text: str) -> None:
-        key = (term.table, text)
-        if key not in found or found[key].weight < term.weight:
-            found[key] = Cue(term.table, text, term.weight, term.lang)
-
-    for at, token in enumerate(tokens):
-        for term in _single_word_terms(token):
-            keep(term, token)
-        following = _MULTI_WORD.get(token)
-        if following and at + 1 < len(tokens):
+    last = len(tokens) - 1
+    by_token = list(map(_CUES_BY_TOKEN.__getitem__, tokens))
+    # Only the tokens that bring something are visited.
+    for at in compress(range(len(by_token)), by_token):
+        singles, following = by_token[at]
+        for key, cue in singles:
+            kept = found.get(key)
+            if kept is None or kept.weight < cue.weight:
+                found[key] = cue
+        if following and at < last:
             for term in (*following.get(tokens[at + 1], ()), *following.get("*", ())):
                 n = _matches(term, tokens, at)
                 if n:
-                    keep(term, " ".join(tokens[at : at + n]))
+                    key = (term.table, " ".join(tokens[at : at + n]))
+                    kept = found.get(key)
+                    if kept is None or kept.weight < term.weight:
+                        found[key] = Cue(term.table, key[1], term.weight, term.lang)
     return list(found.values())
 
 

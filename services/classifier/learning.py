@@ -7,8 +7,8 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from itertools import chain, pairwise
+from itertools import chain, compress, pairwise, repeat
+from operator import contains
 
 import numpy as np
 import scipy.sparse as sp
@@ -68,10 +68,41 @@ def _vectorizer(block: str) -> TfidfVectorizer:
     return TfidfVectorizer(**params, dtype=np.float64)
 
 
-def _cue_row(found: Iterable[cue_lexicon.Cue]) -> np.ndarray:
-    """Turn the lexicon cues of a message into bounded feature values, one per table."""
-    totals = np.asarray(cue_lexicon.scores(found))
-    return RECIPE["cue_weight"] * np.tanh(totals / RECIPE["cue_scale"])
+_TABLE_COLUMN = {table: k for k, table in enumerate(cue_lexicon.TABLES)}
+
+
+def _cue_rows(parsed: Sequence[_Parsed]) -> np.ndarray:
+    """Turn the lexicon cues of each message into bounded feature values, one row per message, one
+    column per table.
+
+    Each table's weights are summed as `cue_lexicon.scores` sums them: from 0.0, in the cues' order
+    (`np.bincount` adds its weights in order).
+    """
+    width = len(_TABLE_COLUMN)
+    at = [row * width + _TABLE_COLUMN[c.table] for row, message in enumerate(parsed) for c in message.cues]
+    weights = [c.weight for message in parsed for c in message.cues]
+    size = len(parsed) * width
+    totals = np.bincount(np.array(at, dtype=np.intp), np.array(weights, dtype=np.float64), minlength=size)
+    return RECIPE["cue_weight"] * np.tanh(totals.reshape(len(parsed), width) / RECIPE["cue_scale"])
+
+
+class _Memo(dict):
+    """A function's results by argument, worked out on first sight; emptied when full, so it stays bounded.
+
+    Read as a plain dict, several times faster than `functools.lru_cache` on the per-word paths.
+    """
+
+    __slots__ = ("_compute",)
+
+    def __init__(self, compute: Callable) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, key):
+        if len(self) >= TOKEN_CACHE:
+            self.clear()
+        value = self[key] = self._compute(key)
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +128,7 @@ def _matrix(vectorizers: dict[str, TfidfVectorizer], parsed: Sequence[_Parsed]) 
         [
             vectorizers["word"].transform(norms),
             vectorizers["stem"].transform(norms),
-            sp.csr_matrix(np.vstack([_cue_row(p.cues) for p in parsed])),
+            sp.csr_matrix(_cue_rows(parsed)),
         ],
         format="csr",
     )
@@ -128,9 +159,11 @@ class TrainedModel:
     _bias: np.ndarray = field(init=False, repr=False)
     _columns: dict[str, slice] = field(init=False, repr=False)
     _names: list[str] = field(init=False, repr=False)
+    _pairs: dict[tuple[str, ...], int] = field(init=False, repr=False)
+    _cue_tables: dict[int, str] = field(init=False, repr=False)
     _stems_of: Callable[[str], list[str]] = field(init=False, repr=False)
-    _token_columns: Callable[[str], tuple[tuple[int, int], ...]] = field(init=False, repr=False)
-    _token_features: Callable[[str], tuple[int, ...]] = field(init=False, repr=False)
+    _token_features: _Memo = field(init=False, repr=False)
+    _token_stems: _Memo = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         blocks = [self.vectorizers["word"], self.vectorizers["stem"]]
@@ -140,13 +173,16 @@ class TrainedModel:
         self._offsets = [0, sizes[0], sizes[0] + sizes[1]]
         # On one word the stem analyser yields that word's stem, as inside a whole message.
         self._stems_of = self.vectorizers["stem"].build_analyzer()
-        # Words repeat from message to message, so their stem columns are worth remembering.
-        self._token_columns = lru_cache(maxsize=TOKEN_CACHE)(self._stem_columns)
-        self._token_features = lru_cache(maxsize=TOKEN_CACHE)(self._features_of)
+        # Words repeat from message to message, so their columns are worth remembering.
+        self._token_features = _Memo(self._features_of)
+        self._token_stems = _Memo(self._stem_features)
+        # Word pairs by their two words: looked up without joining them into a string first.
+        self._pairs = {tuple(gram.split(" ")): col for gram, col in self._vocab[0].items() if " " in gram}
         self._names = [
             *(str(name) for v in blocks for name in v.get_feature_names_out()),
             *(f"cue:{t}" for t in cue_lexicon.TABLES),
         ]
+        self._cue_tables = {self._offsets[2] + k: table for k, table in enumerate(cue_lexicon.TABLES)}
         self._classes = {head: self.heads[head].classes_.tolist() for head in HEADS}
         # Which intents each category may take, as a mask per category label.
         self._intent_of = np.array(
@@ -219,27 +255,23 @@ class TrainedModel:
         complaint = p["is_complaint"][:, self._complaint_true] >= 0.5
         tones = p["sentiment"].argmax(axis=1)
         tone_score = np.clip(p["sentiment"][:, self._positive] - p["sentiment"][:, self._negative], -1.0, 1.0)
-        # Each feature's push toward its message's category: weight times TF-IDF value, signed so that
-        # positive favours the chosen label (the category head has one output, for its second label).
-        row_of = np.repeat(np.arange(len(items)), np.diff(matrix.indptr))
-        push = (
-            np.where(best == 1, 1.0, -1.0)[row_of]
-            * self._weights[matrix.indices, self._columns["category"].start]
+        pushes, features, bounds = self._strongest(matrix, best)
+        # Python lists, not arrays, for the loop below: reading a NumPy array one item at a time is slow.
+        labels = zip(
+            [classes["category"][k] for k in best.tolist()],
+            [classes["intent"][k] for k in intents.tolist()],
+            complaint.tolist(),
+            [classes["sentiment"][k] for k in tones.tolist()],
+            tone_score.tolist(),
+            p["category"][np.arange(len(items)), best].tolist(),
+            strict=True,
         )
-        push *= matrix.data
-        # Every message's features strongest push first, sorted for the whole batch in one pass.
-        order = np.lexsort((-push, row_of))
-        pushes, features = push[order].tolist(), matrix.indices[order].tolist()
-        indptr = matrix.indptr.tolist()
+        version = self.version
         results = []
-        for i, (item, message) in enumerate(zip(items, parsed, strict=True)):
-            category = classes["category"][best[i]]
-            intent = classes["intent"][intents[i]]
-            is_complaint = bool(complaint[i]) and category == "support"
-            score = float(tone_score[i])
-            # Only a message's strongest features are turned back into words.
-            start = indptr[i]
-            row = slice(start, min(indptr[i + 1], start + EXPLAINED_FEATURES))
+        for i, (item, message, decided) in enumerate(zip(items, parsed, labels, strict=True)):
+            category, intent, complains, sentiment, score, confidence = decided
+            is_complaint = complains and category == "support"
+            row = slice(bounds[i], bounds[i + 1])
             # Every value is one of the heads' own labels or a bounded number: no second validation.
             results.append(
                 trusted(
@@ -248,7 +280,7 @@ class TrainedModel:
                     intent=intent,
                     is_complaint=is_complaint,
                     language=cue_lexicon.language(message.tokens, message.cues, item.language_hint),
-                    sentiment=classes["sentiment"][tones[i]],
+                    sentiment=sentiment,
                     sentiment_score=round(score, 4),
                     priority=cue_lexicon.priority(
                         category,
@@ -260,37 +292,52 @@ class TrainedModel:
                         followers=item.followers,
                     ),
                     reply_privately=cue_lexicon.private(message.cues),
-                    confidence=round(float(p["category"][i, best[i]]), 4),
-                    model_version=self.version,
+                    confidence=round(confidence, 4),
+                    model_version=version,
                     explanation=self._explain(features[row], pushes[row], message),
                 )
             )
         return results
 
+    def _strongest(self, matrix: sp.csr_matrix, best: np.ndarray) -> tuple[list[float], list[int], list[int]]:
+        """Return each message's features that pushed toward its category, strongest first, at most
+        `EXPLAINED_FEATURES` of them, with their pushes and where each message's run starts and ends.
+
+        A push is weight times TF-IDF value, signed so that positive favours the chosen label (the
+        category head has one output, for its second label). Only the strongest are turned back into
+        words, and only positive pushes count, so only those are sorted: by message, then push
+        descending, ties in column order.
+        """
+        n = matrix.shape[0]
+        row_of = np.repeat(np.arange(n), np.diff(matrix.indptr))
+        push = (
+            np.where(best == 1, 1.0, -1.0)[row_of]
+            * self._weights[matrix.indices, self._columns["category"].start]
+        )
+        push *= matrix.data
+        positive = np.flatnonzero(push > 0)
+        # The smallest integer type that holds the row numbers: a stable sort of 8 or 16-bit integers is a
+        # radix sort, several times faster than on 64-bit ones.
+        rows = row_of[positive].astype(np.min_scalar_type(n))
+        # By push, then by message: two stable sorts, cheaper here than one `np.lexsort`.
+        by_push = np.argsort(-push[positive], kind="stable")
+        order = positive[by_push[np.argsort(rows[by_push], kind="stable")]]
+        # Rank of each entry within its message; keep the first EXPLAINED_FEATURES of each.
+        sizes = np.bincount(rows, minlength=n)
+        starts = np.cumsum(sizes) - sizes
+        kept = order[np.arange(len(order)) - np.repeat(starts, sizes) < EXPLAINED_FEATURES]
+        bounds = np.zeros(n + 1, dtype=np.intp)
+        np.cumsum(np.minimum(sizes, EXPLAINED_FEATURES), out=bounds[1:])
+        return push[kept].tolist(), matrix.indices[kept].tolist(), bounds.tolist()
+
     def _features(self, parsed: Sequence[_Parsed]) -> sp.csr_matrix:
         """Build the TF-IDF and cue features of many messages, as the fitted vectorizers would.
 
-        Per message only the look-ups run in Python (words, word pairs, each word's cached stem columns);
-        counting, the sublinear TF, the IDF and each block's L2 norm are array operations over the batch.
+        Only the look-ups run in Python (`_counts`); counting, the sublinear TF, the IDF and each block's
+        L2 norm are array operations over the batch.
         """
-        word_vocab, stem_offset = self._vocab[0], self._offsets[1]
-        token_features = self._token_features
-        lengths: list[int] = []
-        cols: list[int] = []
-        for message in parsed:
-            tokens = message.tokens
-            # Each word's own columns (the word, its stems) come from the per-word cache; pairs do not repeat.
-            found = list(chain.from_iterable(map(token_features, tokens)))
-            found += [c for g in map(" ".join, pairwise(tokens)) if (c := word_vocab.get(g)) is not None]
-            lengths.append(len(found))
-            cols.extend(found)
-        n = len(parsed)
-        rows = np.repeat(np.arange(n, dtype=np.intp), lengths)
-        counts = sp.csr_matrix(
-            (np.ones(len(cols)), (rows, np.asarray(cols, dtype=np.intp))), shape=(n, self._offsets[2])
-        )
-        # Canonical form: duplicates summed, columns sorted in each row.
-        counts.sum_duplicates()
+        n, stem_offset = len(parsed), self._offsets[1]
+        counts = self._counts(parsed)
         data = (1.0 + np.log(counts.data)) * self._idf_all[counts.indices]
         # Each block is normalised on its own, as each vectorizer normalises its rows.
         row_of = np.repeat(np.arange(n), np.diff(counts.indptr))
@@ -298,15 +345,41 @@ class TrainedModel:
         norms = np.sqrt(np.bincount(row_of * 2 + block, weights=data * data, minlength=2 * n))
         data /= norms[row_of * 2 + block]
         tfidf = sp.csr_matrix((data, counts.indices, counts.indptr), shape=(n, self._offsets[2]))
-        cue_block = sp.csr_matrix(np.vstack([_cue_row(message.cues) for message in parsed]))
+        cue_block = sp.csr_matrix(_cue_rows(parsed))
         return sp.hstack([tfidf, cue_block], format="csr")
+
+    def _counts(self, parsed: Sequence[_Parsed]) -> sp.csr_matrix:
+        """Count each message's words, word pairs and stems by column, in canonical CSR form.
+
+        The words of the whole batch are looked up in one pass of C-level iteration (`map`), not message
+        by message: a word's columns come from the per-word cache, pairs (which do not repeat) from a
+        dict keyed by the two words. A pair that straddles two messages is dropped by its rows.
+        """
+        tokens = list(chain.from_iterable(message.tokens for message in parsed))
+        token_rows = np.repeat(np.arange(len(parsed), dtype=np.intp), [len(m.tokens) for m in parsed])
+        found = list(map(self._token_features.__getitem__, tokens))
+        word_cols = np.fromiter(chain.from_iterable(found), dtype=np.intp)
+        word_rows = np.repeat(token_rows, list(map(len, found)))
+        pair_cols = np.fromiter(map(self._pairs.get, pairwise(tokens), repeat(-1)), dtype=np.intp)
+        kept = (pair_cols >= 0) & (token_rows[:-1] == token_rows[1:])
+        rows = np.concatenate([word_rows, token_rows[:-1][kept]])
+        cols = np.concatenate([word_cols, pair_cols[kept]])
+        counts = sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(parsed), self._offsets[2]))
+        # Canonical form: duplicates summed, columns sorted in each row.
+        counts.sum_duplicates()
+        return counts
 
     def _features_of(self, token: str) -> tuple[int, ...]:
         """Return the columns one word adds to its message: the word's own, then each stem's, repeated."""
         own = self._vocab[0].get(token)
         stem_offset = self._offsets[1]
-        stems = [col + stem_offset for col, k in self._token_columns(token) for _ in range(k)]
+        stems = [col + stem_offset for col, k in self._stem_columns(token) for _ in range(k)]
         return (own, *stems) if own is not None else tuple(stems)
+
+    def _stem_features(self, token: str) -> tuple[int, ...]:
+        """Return the feature columns of one word's distinct stems."""
+        stem_offset = self._offsets[1]
+        return tuple(col + stem_offset for col, _ in self._stem_columns(token))
 
     def _stem_columns(self, token: str) -> tuple[tuple[int, int], ...]:
         """Return the character block's columns of one word and how often each occurs in it."""
@@ -326,41 +399,58 @@ class TrainedModel:
     def _explain(self, features: list[int], pushes: list[float], parsed: _Parsed) -> list[str]:
         """Name the words of the message that pushed most toward its category (weight x TF-IDF value).
 
-        `features` and their `pushes` toward the chosen category come strongest first: the message's
-        first `EXPLAINED_FEATURES`, the rest barely move the ranking.
+        `features` and their positive `pushes` toward the chosen category come strongest first: the
+        message's first `EXPLAINED_FEATURES`, the rest barely move the ranking.
         """
         stem_start, cue_start = self._offsets[1], self._offsets[2]
-        stems: dict[int, list[str]] | None = None
+        words: list[str] | None = None
+        word_stems: list[tuple[int, ...]] = []
         credit: dict[str, float] = {}
         for push, feature in zip(pushes, features, strict=True):
-            if push <= 0:
-                break
             if feature < stem_start:
-                owners = [self._names[feature]]
-            elif feature < cue_start:
-                if stems is None:
-                    # The stem block's columns of each word of the message, from the per-word cache.
-                    stems = {}
-                    for token in dict.fromkeys(parsed.tokens):
-                        for col, _ in self._token_columns(token):
-                            stems.setdefault(col + stem_start, []).append(token)
-                owners = stems.get(feature, [])
+                # A word or pair owns its whole push (push / 1 is push: the same sum as shared credit).
+                name = self._names[feature]
+                credit[name] = credit.get(name, 0.0) + push
+                continue
+            if feature < cue_start:
+                if words is None:
+                    words = list(dict.fromkeys(parsed.tokens))
+                    word_stems = list(map(self._token_stems.__getitem__, words))
+                # The message's words with this stem, each once, in the order they come.
+                owners = list(compress(words, map(contains, word_stems, repeat(feature))))
             else:
-                table = self._names[feature].removeprefix("cue:")
+                table = self._cue_tables[feature]
                 owners = [c.text for c in parsed.cues if c.table == table]
             for owner in owners:
                 credit[owner] = credit.get(owner, 0.0) + push / len(owners)
-        chosen: list[str] = []
-        chosen_words: list[set[str]] = []
-        for term in sorted(credit, key=lambda t: (-credit[t], t)):
+        return _distinct_terms(credit)
+
+
+def _distinct_terms(credit: dict[str, float]) -> list[str]:
+    """Return the terms of most credit first, skipping one whose words hold or are held by a chosen one's."""
+    chosen: list[str] = []
+    chosen_words: list[set[str]] = []
+    covered: set[str] = set()
+    # Most credit first, ties in alphabetical order (a stable sort keeps the first sort's order on ties).
+    ranked = sorted(credit)
+    ranked.sort(key=credit.__getitem__, reverse=True)
+    for term in ranked:
+        # "pas recu" and "recu" tell the same thing once. Terms are words joined by single spaces: a
+        # one-word term meets a chosen term exactly when that term holds the word.
+        if " " not in term:
+            if term in covered:
+                continue
+            term_words = {term}
+        else:
             term_words = set(term.split())
-            # "pas recu" and "recu" tell the same thing once.
-            if not any(term_words <= c or c <= term_words for c in chosen_words):
-                chosen_words.append(term_words)
-                chosen.append(term)
-            if len(chosen) == EXPLANATION_SIZE:
-                break
-        return chosen
+            if any(term_words <= c or c <= term_words for c in chosen_words):
+                continue
+        chosen.append(term)
+        if len(chosen) == EXPLANATION_SIZE:
+            break
+        chosen_words.append(term_words)
+        covered |= term_words
+    return chosen
 
 
 def _fit(examples: Sequence[Example], seed: int) -> TrainedModel:

@@ -7,8 +7,6 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from functools import lru_cache
-from itertools import chain
 
 from switchboard.contract import Classification
 
@@ -68,12 +66,20 @@ _RATING = re.compile(
 _VARIATION = "\ufe0f"
 _STAR_RUN = re.compile(f"(★+)☆*|((?:⭐{_VARIATION}?){{2,5}})")
 _EMOJI = re.compile("|".join(re.escape(e) for e in sorted(lx.EMOJI, key=len, reverse=True)))
+# Emojis of one non-ASCII character are named by the translate table (`_Plain`), in the pass that
+# unaccents: `_EMOJI` runs only for the others (":)", "<3"). An emoji of one character is never part of
+# another, so naming it before or after the others gives the same text.
+_SINGLE_EMOJI = {ord(e): f" {name} " for e, name in lx.EMOJI.items() if len(e) == 1 and not e.isascii()}
+_EMOJI_START = frozenset(e[0] for e in lx.EMOJI if ord(e[0]) not in _SINGLE_EMOJI)
 _DIGIT = re.compile(r"\d")
+# The fewest digits a match of _CARD (13) or _PHONE (8, "+1 2 34 56 78") holds, and of _LONG_NUMBER (6):
+# most messages with digits have fewer, and counting them is far cheaper than running the patterns.
+_CARD_OR_PHONE_DIGITS = 8
+_LONG_NUMBER_DIGITS = 6
 # What every match of _DOMAIN ends with; far cheaper to look for than the whole pattern.
 _TLD = re.compile(r"\.(?:com|net|org|io|co|fr|info|biz|xyz|ly|me|shop|site)\b", re.IGNORECASE)
-_ASCII_EMOJI = re.compile("|".join(re.escape(e) for e in lx.EMOJI if e.isascii()))
-# The first characters of the other emojis: a text without one of them has no emoji to look for.
-_EMOJI_START = re.compile("[" + "".join(sorted({re.escape(e[0]) for e in lx.EMOJI if not e.isascii()})) + "]")
+# What every match of _EMAIL holds (an "@", then a dot after its first word); mentions ("@NovaTel") do not.
+_EMAIL_HINT = re.compile(r"@[\w-]+\.")
 _NUMERO = re.compile(r"\bn[°º]", re.IGNORECASE)
 _APOSTROPHE = re.compile("['\u2019\u2018`\u00b4]")
 _TOKEN = re.compile(r"[@#]?\w+|[?!]+|[.,;:]+")
@@ -127,7 +133,9 @@ _BY_FIRST, _PREFIXES = _compile(lx.TABLES)
 
 
 class _Plain(dict):
-    """A `str.translate` table: each character unaccented, apostrophes as spaces; worked out on first sight.
+    """A `str.translate` table: characters unaccented, apostrophes as spaces; filled on first sight.
+
+    Built with `_SINGLE_EMOJI`, so that one-character emojis become their names in the same pass.
 
     Unaccenting character by character is the same as unaccenting a whole text: decomposition works per
     character, and the combining marks it yields, whose order it may change, are all dropped.
@@ -141,12 +149,22 @@ class _Plain(dict):
         return plain
 
 
-_PLAIN = _Plain()
+_PLAIN = _Plain(_SINGLE_EMOJI)
+# What the table changes in ASCII text (the apostrophes): an ASCII text needs only these replacements.
+_ASCII_CHANGES = tuple((chr(c), _PLAIN[c]) for c in range(128) if _PLAIN[c] != chr(c))
 
 
-@lru_cache(maxsize=65_536)
+def _plain(text: str) -> str:
+    """Return the text unaccented, apostrophes as spaces, one-character emojis as their names."""
+    if not text.isascii():
+        return text.translate(_PLAIN)
+    for char, plain in _ASCII_CHANGES:
+        text = text.replace(char, plain)
+    return text
+
+
 def _tokens(token: str) -> list[str]:
-    """Return the normalised tokens of one raw token (cached: tokens repeat; callers must not mutate)."""
+    """Return the normalised tokens of one raw token (never none)."""
     if token[0] in "?!":
         return ["?" if "?" in token else "!"]
     if token[0] in ".,;:":
@@ -161,6 +179,26 @@ def _tokens(token: str) -> list[str]:
     return lx.REWRITES.get(token, token).split()
 
 
+TOKEN_CACHE = 65_536
+
+
+class _TokenCache(dict):
+    """Each raw token's normalised tokens joined by spaces, worked out on first sight (tokens repeat).
+
+    A plain dict is looked up several times faster than an `lru_cache`; emptied when full, so it stays
+    bounded. Joined, since joining a text's joined tokens gives the same text as joining them all.
+    """
+
+    def __missing__(self, token: str) -> str:
+        if len(self) >= TOKEN_CACHE:
+            self.clear()
+        forms = self[token] = " ".join(_tokens(token))
+        return forms
+
+
+_TOKEN_FORMS = _TokenCache()
+
+
 def _star_rating(match: re.Match[str]) -> str:
     return f" stars_{len(match.group(1) or match.group(2).replace(_VARIATION, ''))} "
 
@@ -172,7 +210,7 @@ def normalise(text: str) -> str:
     low = text.lower()
     if "http" in low or "www" in low:
         text = _URL.sub(" url ", text)
-    if "@" in text:
+    if "@" in text and _EMAIL_HINT.search(text):
         text = _EMAIL.sub(" emailaddr ", text)
     if _TLD.search(text):
         text = _DOMAIN.sub(" url ", text)
@@ -182,19 +220,23 @@ def normalise(text: str) -> str:
         text = _STAR_RUN.sub(
             lambda m: f" stars_{len(m.group(1) or m.group(2).replace(_VARIATION, ''))} ", text
         )
-    if _DIGIT.search(text):
+    digits = len(_DIGIT.findall(text))
+    if digits >= _CARD_OR_PHONE_DIGITS:
         text = _CARD.sub(" cardnumber ", text)
         text = _PHONE.sub(" phonenumber ", text)
+    if digits >= _LONG_NUMBER_DIGITS:
         text = _LONG_NUMBER.sub(" longnumber ", text)
-    if (not text.isascii() and _EMOJI_START.search(text)) or _ASCII_EMOJI.search(text):
+    if any(map(text.__contains__, _EMOJI_START)):
         text = _EMOJI.sub(lambda m: f" {lx.EMOJI[m.group()]} ", text)
     if "°" in text or "º" in text:
         text = _NUMERO.sub(" numero ", text)
-    # Unaccented ("reçu", "recu" and "réçu" match the same term), apostrophes as spaces.
+    # Unaccented ("reçu", "recu" and "réçu" match the same term), apostrophes as spaces and one-character
+    # emojis named, in one pass. Naming those emojis this late changes nothing: `_NUMERO` and `lower`
+    # treat an emoji as they treat the spaces around its name.
     # Letters repeated three times or more ("trooop") are squashed per token, in `_tokens`: a run of
     # letters never spans two tokens, and tokens repeat, so each is squashed once.
-    text = text.lower().translate(_PLAIN)
-    return " ".join(chain.from_iterable(map(_tokens, _TOKEN.findall(text))))
+    text = _plain(text.lower())
+    return " ".join(map(_TOKEN_FORMS.__getitem__, _TOKEN.findall(text)))
 
 
 def _match(padded: str, tokens: Iterable[str]) -> dict[str, list[_Hit]]:
