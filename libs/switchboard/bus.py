@@ -267,7 +267,10 @@ class ConsumerLoop:
             auto_offset_reset="earliest",
             fetch_max_wait_ms=100,
         )
-        self._consumer.subscribe(list(self._handlers), listener=_OnRebalance(self._metrics, self.settle))
+        self._consumer.subscribe(
+            list(self._handlers),
+            listener=_OnRebalance(self._metrics, self.settle, self._kafka.request_timeout_ms / 1000),
+        )
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"consumer-loop-{self._group_id}")
 
@@ -284,6 +287,7 @@ class ConsumerLoop:
         except Exception as exc:
             # Not committed: the next owner of its partitions reads the poll again.
             log.warning("the last batch was not committed before stopping: %s", describe_error(exc))
+            self._abandon()
         if self._consumer is not None:
             await self._consumer.stop()
 
@@ -358,6 +362,12 @@ class ConsumerLoop:
             raise
         self._finishing = None
         self.last_error = None
+
+    def _abandon(self) -> None:
+        """Give up the batch in flight (its commit may retry forever against a broker that is gone)."""
+        if self._finishing is not None:
+            self._finishing[1].cancel()
+            self._finishing = None
 
     def _rewind(self, *polls: Polled) -> None:
         """Seek each partition back to the first record these polls read from it, so nothing is skipped."""
@@ -609,13 +619,15 @@ class _OnRebalance(ConsumerRebalanceListener):
     instances true.
     """
 
-    def __init__(self, metrics: BusMetrics, settle: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, metrics: BusMetrics, settle: Callable[[], Awaitable[None]], timeout: float) -> None:
         self._metrics = metrics
         self._settle = settle
+        self._timeout = timeout
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        # Bounded: the group's rebalance (and the consumer's stop) waits for this callback.
         try:
-            await self._settle()
+            await asyncio.wait_for(self._settle(), self._timeout)
         except Exception as exc:
             # Not committed: whoever owns the partitions next reads that batch again (at least once).
             log.warning("batch in flight not committed before a rebalance: %s", describe_error(exc))

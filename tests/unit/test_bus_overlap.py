@@ -18,11 +18,12 @@ from aiokafka.errors import KafkaConnectionError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
-from switchboard.bus import ConsumerLoop
+from switchboard.bus import ConsumerLoop, _OnRebalance
 from switchboard.config import KafkaSettings
 from switchboard.contract import Author, Message, MessageReceived, encode
 from switchboard.dedupe import MemoryDeduper
 from switchboard.metrics import BusMetrics
+from switchboard.testing import captured_logs
 
 TOPIC = "messages.received"
 TP = TopicPartition(TOPIC, 0)
@@ -189,3 +190,21 @@ async def test_without_overlap_each_step_returns_after_its_commit():
     second = asyncio.create_task(loop.step())
     await released(consumer, 1)
     assert await second == 1 and consumer.committed == [2, 3]
+
+
+async def test_a_rebalance_waits_for_the_commit_in_flight_but_not_forever():
+    consumer = HeldConsumer([[0, 1]])
+    loop, _ = loop_on(consumer)
+    metrics = BusMetrics("rebalance", CollectorRegistry())
+    listener = _OnRebalance(metrics, loop.settle, timeout=0.05)
+
+    assert await loop.step() == 2
+    # The commit never comes back (a coordinator gone): the rebalance goes on after the timeout.
+    with captured_logs() as logs:
+        await asyncio.wait_for(listener.on_partitions_revoked({TP}), 5)
+    assert any("not committed before a rebalance" in r.getMessage() for r in logs)
+    assert consumer.committed == []
+    # Once the commit does come back, the listener has it done before the partitions go.
+    await released(consumer, 0)
+    await asyncio.wait_for(listener.on_partitions_revoked({TP}), 5)
+    assert consumer.committed == [2]
