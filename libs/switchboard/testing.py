@@ -1,15 +1,29 @@
-"""Helpers for tests of services built on Switchboard: wait with a deadline, read a topic, watch the logs."""
+"""Helpers for tests of services built on Switchboard: wait with a deadline, read a topic, watch the logs,
+stand in for the broker, and build the events a service consumes with only the fields a test cares about."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+from switchboard.contract import (
+    Author,
+    CaseRouted,
+    Classification,
+    ClassifiedMessage,
+    CloudEvent,
+    Message,
+    MessageClassified,
+    Queue,
+    RoutedCase,
+)
 
 
 async def eventually(
@@ -95,3 +109,85 @@ def errors_in(records: list[logging.LogRecord]) -> list[str]:
         for r in records
         if r.levelno >= logging.ERROR or r.exc_info is not None
     ]
+
+
+class FakePublisher:
+    """Record what was published; can be told to fail like a broker that is down."""
+
+    def __init__(self) -> None:
+        self.events: list[CloudEvent] = []
+        self.down = False
+
+    async def publish(self, events: Sequence[CloudEvent], traces: Sequence[object] | None = None) -> None:
+        """Keep `events`, or raise ConnectionError while `down` is set."""
+        if self.down:
+            raise ConnectionError("broker unreachable")
+        self.events.extend(events)
+
+
+def support_classification(**overrides: Any) -> Classification:
+    """Return a confident, neutral English support classification (a delivery); `overrides` replace fields."""
+    fields: dict[str, Any] = {
+        "category": "support",
+        "intent": "delivery",
+        "is_complaint": False,
+        "language": "en",
+        "sentiment": "neutral",
+        "sentiment_score": 0.0,
+        "priority": "P3",
+        "reply_privately": False,
+        "confidence": 0.9,
+        "model_version": "test",
+    }
+    return Classification(**{**fields, **overrides})
+
+
+def message_classified(message: Message, classification: Classification | None = None) -> MessageClassified:
+    """Return `message` classified (by default as `support_classification()`), keyed by its conversation."""
+    if classification is None:
+        classification = support_classification()
+    return MessageClassified(
+        source="test",
+        subject=message.message_id,
+        partitionkey=message.conversation_id,
+        data=ClassifiedMessage(message=message, classification=classification),
+    )
+
+
+def case_routed(case_id: str, message: Message | None = None, **overrides: Any) -> CaseRouted:
+    """Return the routing of a new customer-service case, keyed by the case, as the router publishes it.
+
+    The case carries the fields of `message` when one is given (else a private email of its own), a
+    `support_classification()`, priority P3 and rule "r"; `overrides` replace fields of the routed case.
+    """
+    fields: dict[str, Any] = {
+        "case_id": case_id,
+        "message_id": f"{case_id}-m",
+        "conversation_id": case_id,
+        "channel": "email",
+        "external_id": case_id,
+        "text": "t",
+        "author": Author(id="a"),
+        "visibility": "private",
+        "message_created_at": datetime.now(UTC),
+    }
+    if message is not None:
+        fields.update(
+            message_id=message.message_id,
+            conversation_id=message.conversation_id,
+            channel=message.channel,
+            external_id=message.external_id,
+            text=message.text,
+            author=message.author,
+            visibility=message.visibility,
+            message_created_at=message.created_at,
+        )
+    fields.update(
+        queue=Queue.CUSTOMER_SERVICE,
+        priority="P3",
+        rule="r",
+        is_new_case=True,
+        classification=support_classification(),
+    )
+    data = RoutedCase(**{**fields, **overrides})
+    return CaseRouted(source="test", subject=case_id, partitionkey=case_id, data=data)

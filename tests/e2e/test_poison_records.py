@@ -24,20 +24,23 @@ from switchboard.contract import (
     CaseActivityRecorded,
     CaseRouted,
     Classification,
-    ClassifiedMessage,
     CloudEvent,
     Message,
-    MessageClassified,
     MessageReceived,
     Queue,
-    RoutedCase,
     Topic,
     decode,
     derive_id,
     dlq_topic,
     encode,
 )
-from switchboard.testing import TopicReader, eventually
+from switchboard.testing import (
+    TopicReader,
+    case_routed,
+    eventually,
+    message_classified,
+    support_classification,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -103,18 +106,7 @@ def event_with(topic: str, **attributes: str) -> Callable[[ConsumerRecord], bool
 
 def classification() -> Classification:
     """Return a confident support classification."""
-    return Classification(
-        category="support",
-        intent="delivery",
-        is_complaint=False,
-        language="en",
-        sentiment="neutral",
-        sentiment_score=0.0,
-        priority="P3",
-        reply_privately=False,
-        confidence=0.95,
-        model_version="test",
-    )
+    return support_classification(confidence=0.95)
 
 
 def message(run: str, name: str) -> Message:
@@ -136,24 +128,9 @@ def message(run: str, name: str) -> Message:
 def routed_case(run: str, queue: Queue) -> CaseRouted:
     """Return the routing of a new case to `queue`, as the router publishes it."""
     m = message(run, f"case-{queue.value}")
-    case_id = f"{run}-case-{queue.value}"
-    data = RoutedCase(
-        case_id=case_id,
-        message_id=m.message_id,
-        conversation_id=m.conversation_id,
-        channel=m.channel,
-        external_id=m.external_id,
-        text=m.text,
-        author=m.author,
-        visibility=m.visibility,
-        queue=queue,
-        priority="P3",
-        rule="test",
-        is_new_case=True,
-        message_created_at=m.created_at,
-        classification=classification(),
+    return case_routed(
+        f"{run}-case-{queue.value}", m, queue=queue, rule="test", classification=classification()
     )
-    return CaseRouted(source="test", subject=case_id, partitionkey=case_id, data=data)
 
 
 async def produce_with_poison(producer: AIOKafkaProducer, event: CloudEvent) -> list[Poison]:
@@ -194,12 +171,7 @@ async def test_a_poison_record_on_every_consumed_topic_is_dead_lettered_and_the_
         data=received,
     )
     classified = message(run, "classified")
-    classified_event = MessageClassified(
-        source="test",
-        subject=classified.message_id,
-        partitionkey=classified.conversation_id,
-        data=ClassifiedMessage(message=classified, classification=classification()),
-    )
+    classified_event = message_classified(classified, classification())
     routed_events = {queue: routed_case(run, queue) for queue in Queue}
     case_of_classified = derive_id(classified.message_id, "case")
 

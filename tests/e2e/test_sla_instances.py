@@ -30,19 +30,9 @@ from redis.asyncio import Redis
 from sla.app import LEASE_SECONDS
 from switchboard.bus import KafkaPublisher, make_producer
 from switchboard.config import KafkaSettings
-from switchboard.contract import (
-    Author,
-    CaseRouted,
-    Classification,
-    CloudEvent,
-    Queue,
-    RoutedCase,
-    Topic,
-    decode,
-    derive_id,
-)
+from switchboard.contract import CaseRouted, CloudEvent, Topic, decode, derive_id
 from switchboard.stack import free_port, running_broker
-from switchboard.testing import TopicReader, eventually
+from switchboard.testing import TopicReader, case_routed, eventually
 from switchboard.topics import ensure_topics
 
 pytestmark = pytest.mark.e2e
@@ -207,35 +197,7 @@ async def wait_group_settled(bootstrap: str, members: int, timeout: float = 40) 
 
 def routed(case_id: str) -> CaseRouted:
     """Return the CaseRouted of a new customer-service case, as the router publishes it."""
-    classification = Classification(
-        category="support",
-        intent="delivery",
-        is_complaint=False,
-        language="en",
-        sentiment="neutral",
-        sentiment_score=0.0,
-        priority="P3",
-        reply_privately=False,
-        confidence=0.9,
-        model_version="test",
-    )
-    data = RoutedCase(
-        case_id=case_id,
-        message_id=f"{case_id}-m1",
-        conversation_id=case_id,
-        channel="email",
-        external_id=case_id,
-        text="where is my parcel?",
-        author=Author(id="a"),
-        visibility="private",
-        queue=Queue.CUSTOMER_SERVICE,
-        priority="P3",
-        rule="test",
-        is_new_case=True,
-        message_created_at=datetime.now(UTC),
-        classification=classification,
-    )
-    return CaseRouted(source="test", subject=case_id, partitionkey=case_id, data=data)
+    return case_routed(case_id, message_id=f"{case_id}-m1", text="where is my parcel?", rule="test")
 
 
 async def open_cases(bootstrap: str, case_ids: list[str]) -> None:

@@ -27,11 +27,10 @@ from switchboard.contract import (
     Message,
     MessageReceived,
     Queue,
-    RoutedCase,
     decode,
 )
 from switchboard.stack import running_broker
-from switchboard.testing import TopicReader, eventually
+from switchboard.testing import TopicReader, case_routed, eventually
 from switchboard.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -176,22 +175,12 @@ async def _changed(read, old: str) -> bool:
 
 def reassignment(message: Message, classification: Classification, queue: Queue) -> CaseRouted:
     """What the router publishes when a person moves the message's case to `queue`."""
-    case_id = uuid.uuid4().hex
-    case = RoutedCase(
-        case_id=case_id,
-        message_id=message.message_id,
-        conversation_id=message.conversation_id,
-        channel=message.channel,
-        external_id=message.external_id,
-        text=message.text,
-        author=message.author,
-        visibility=message.visibility,
+    return case_routed(
+        uuid.uuid4().hex,
+        message,
         queue=queue,
-        priority="P3",
         tags=["reassigned"],
         rule="reassigned",
         is_new_case=False,
-        message_created_at=message.created_at,
         classification=classification,
     )
-    return CaseRouted(source="test", subject=case_id, partitionkey=case_id, data=case)

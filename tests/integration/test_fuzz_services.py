@@ -40,15 +40,8 @@ from router.store import RedisCaseStore
 from sla.app import create_app as create_sla
 from sla.config import Settings as SlaSettings
 from switchboard.config import KafkaSettings, RedisSettings
-from switchboard.contract import (
-    Author,
-    Classification,
-    ClassifiedMessage,
-    Message,
-    MessageClassified,
-    Queue,
-)
-from switchboard.testing import captured_logs, errors_in
+from switchboard.contract import Author, Message, MessageClassified, Queue
+from switchboard.testing import captured_logs, errors_in, message_classified, support_classification
 from switchboard.topics import ensure_topics
 
 pytestmark = [
@@ -167,24 +160,16 @@ def classified(text: str) -> MessageClassified:
         visibility="private",
         metadata={"page": INJECTION},
     )
-    classification = Classification(
-        category="support",
+    classification = support_classification(
         intent="complaint",
         is_complaint=True,
-        language="en",
         sentiment="negative",
         sentiment_score=-0.5,
         priority="P2",
         reply_privately=True,
         confidence=0.95,
-        model_version="test",
     )
-    return MessageClassified(
-        source="test",
-        subject=message.message_id,
-        partitionkey=message.conversation_id,
-        data=ClassifiedMessage(message=message, classification=classification),
-    )
+    return message_classified(message, classification)
 
 
 async def test_hostile_text_leaves_the_router_json_escaped_in_the_case_api_and_the_hand_off_body(

@@ -31,18 +31,21 @@ from switchboard.contract import (
     CaseActivity,
     CaseActivityRecorded,
     CaseRouted,
-    Classification,
-    ClassifiedMessage,
     Message,
     MessageClassified,
     Queue,
-    RoutedCase,
     decode,
     dlq_topic,
     encode,
 )
 from switchboard.stack import free_port, wait_until
-from switchboard.testing import TopicReader, eventually
+from switchboard.testing import (
+    TopicReader,
+    case_routed,
+    eventually,
+    message_classified,
+    support_classification,
+)
 from switchboard.topics import ensure_topics
 from switchboard.tracing import extract, from_headers, new_trace
 
@@ -179,9 +182,8 @@ async def lanes(redis: Redis, key_prefix: str, producer: AIOKafkaProducer) -> As
 
 def routed(queue: Queue = CS) -> CaseRouted:
     case_id = uuid.uuid4().hex
-    now = datetime.now(UTC)
-    case = RoutedCase(
-        case_id=case_id,
+    return case_routed(
+        case_id,
         message_id=f"m-{case_id[:6]}",
         conversation_id="conv",
         channel="x",
@@ -190,24 +192,9 @@ def routed(queue: Queue = CS) -> CaseRouted:
         author=Author(id="x:1"),
         visibility="public",
         queue=queue,
-        priority="P3",
         rule="default",
-        is_new_case=True,
-        message_created_at=now,
-        classification=Classification(
-            category="support",
-            intent="delivery",
-            is_complaint=True,
-            language="en",
-            sentiment="negative",
-            sentiment_score=-0.5,
-            priority="P3",
-            reply_privately=False,
-            confidence=0.9,
-            model_version="test",
-        ),
+        classification=support_classification(is_complaint=True, sentiment="negative", sentiment_score=-0.5),
     )
-    return CaseRouted(source="test", subject=case_id, partitionkey=case_id, data=case)
 
 
 def count(registry: CollectorRegistry, queue: Queue, outcome: str) -> float:
@@ -356,12 +343,7 @@ def classified_praise() -> MessageClassified:
     classification = routed().data.classification.model_copy(
         update={"category": "marketing", "intent": "praise", "is_complaint": False, "sentiment": "positive"}
     )
-    return MessageClassified(
-        source="test",
-        subject=message.message_id,
-        partitionkey=conversation,
-        data=ClassifiedMessage(message=message, classification=classification),
-    )
+    return message_classified(message, classification)
 
 
 async def router_settings(

@@ -12,15 +12,8 @@ from router.handlers import Deps, route_message
 from router.identifiers import LinkPolicy, identify
 from router.rules import SHIPPED_RULES, load_rules
 from router.store import RedisCaseStore
-from switchboard.contract import (
-    Author,
-    Classification,
-    ClassifiedMessage,
-    Message,
-    MessageClassified,
-    Queue,
-    RoutedCase,
-)
+from switchboard.contract import Author, Message, MessageClassified, Queue, RoutedCase
+from switchboard.testing import message_classified, support_classification
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 19, 10, 0, tzinfo=UTC)
@@ -40,24 +33,10 @@ def classified(message_id: str, channel: str, conversation: str, author: str, te
         received_at=NOW,
         visibility="public" if channel == "x" and ":dm:" not in conversation else "private",
     )
-    classification = Classification(
-        category="support",
-        intent="delivery",
-        is_complaint=True,
-        language="fr",
-        sentiment="negative",
-        sentiment_score=-0.5,
-        priority="P3",
-        reply_privately=True,
-        confidence=0.9,
-        model_version="test",
+    classification = support_classification(
+        is_complaint=True, language="fr", sentiment="negative", sentiment_score=-0.5, reply_privately=True
     )
-    return MessageClassified(
-        source="test",
-        subject=message_id,
-        partitionkey=conversation,
-        data=ClassifiedMessage(message=message, classification=classification),
-    )
+    return message_classified(message, classification)
 
 
 class Linked(list):

@@ -14,13 +14,12 @@ from switchboard.contract import (
     Author,
     CaseActivity,
     CaseActivityRecorded,
-    Classification,
-    ClassifiedMessage,
     Message,
     MessageClassified,
     Queue,
     derive_id,
 )
+from switchboard.testing import message_classified, support_classification
 
 pytestmark = pytest.mark.integration
 # A Thursday at 11:00 in Paris: no after-hours rule applies.
@@ -40,24 +39,14 @@ def classified(message_id: str, text: str, category: str, intent: str, conversat
         received_at=NOW,
         visibility="public",
     )
-    classification = Classification(
+    classification = support_classification(
         category=category,
         intent=intent,
         is_complaint=category == "support",
-        language="en",
         sentiment="positive" if category == "marketing" else "negative",
         sentiment_score=0.6 if category == "marketing" else -0.6,
-        priority="P3",
-        reply_privately=False,
-        confidence=0.9,
-        model_version="test",
     )
-    return MessageClassified(
-        source="test",
-        subject=message_id,
-        partitionkey=conversation,
-        data=ClassifiedMessage(message=message, classification=classification),
-    )
+    return message_classified(message, classification)
 
 
 def praise(message_id: str = "m1", conversation: str = "conv-1") -> MessageClassified:

@@ -10,15 +10,8 @@ from redis.asyncio import Redis
 from sla.handlers import Deps, fired_events, on_activity, on_routed, on_routed_many
 from sla.policies import parse_policies
 from sla.store import RedisCaseState, RedisTimerStore
-from switchboard.contract import (
-    Author,
-    CaseActivity,
-    CaseActivityRecorded,
-    CaseRouted,
-    Classification,
-    Queue,
-    RoutedCase,
-)
+from switchboard.contract import CaseActivity, CaseActivityRecorded, CaseRouted
+from switchboard.testing import case_routed, support_classification
 
 pytestmark = pytest.mark.integration
 
@@ -74,35 +67,16 @@ def deps(redis: Redis, key_prefix: str, clock: Clock) -> Deps:
 
 
 def routed(case_id: str, *, new: bool = True, channel: str = "x") -> CaseRouted:
-    classification = Classification(
-        category="support",
-        intent="delivery",
-        is_complaint=False,
-        language="fr",
-        sentiment="neutral",
-        sentiment_score=0.0,
-        priority="P3",
-        reply_privately=False,
-        confidence=0.9,
-        model_version="test",
-    )
-    data = RoutedCase(
-        case_id=case_id,
+    return case_routed(
+        case_id,
         message_id=f"{case_id}-{new}",
-        conversation_id=case_id,
         channel=channel,
         external_id="1",
-        text="t",
-        author=Author(id="a"),
         visibility="public",
-        queue=Queue.CUSTOMER_SERVICE,
-        priority="P3",
-        rule="r",
         is_new_case=new,
         message_created_at=START,
-        classification=classification,
+        classification=support_classification(language="fr"),
     )
-    return CaseRouted(source="test", subject=case_id, partitionkey=case_id, data=data)
 
 
 def activity(case_id: str, kind: str, at: datetime) -> CaseActivityRecorded:

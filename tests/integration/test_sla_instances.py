@@ -27,17 +27,13 @@ from sla.store import Firing, RedisCaseState, RedisTimerStore
 from switchboard.bus import ConsumerLoop, KafkaPublisher, make_producer
 from switchboard.config import KafkaSettings, RedisSettings
 from switchboard.contract import (
-    Author,
     CaseRouted,
-    Classification,
     CloudEvent,
-    Queue,
-    RoutedCase,
     SlaTimer,
     Topic,
     decode,
 )
-from switchboard.testing import TopicReader, eventually
+from switchboard.testing import TopicReader, case_routed, eventually
 from switchboard.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -96,35 +92,7 @@ def instance(redis: Redis, key_prefix: str, clock: Clock) -> Deps:
 
 
 def routed(case_id: str) -> CaseRouted:
-    classification = Classification(
-        category="support",
-        intent="delivery",
-        is_complaint=False,
-        language="en",
-        sentiment="neutral",
-        sentiment_score=0.0,
-        priority="P3",
-        reply_privately=False,
-        confidence=0.9,
-        model_version="test",
-    )
-    data = RoutedCase(
-        case_id=case_id,
-        message_id=f"{case_id}-m",
-        conversation_id=case_id,
-        channel="email",
-        external_id=case_id,
-        text="t",
-        author=Author(id="a"),
-        visibility="private",
-        queue=Queue.CUSTOMER_SERVICE,
-        priority="P3",
-        rule="r",
-        is_new_case=True,
-        message_created_at=START,
-        classification=classification,
-    )
-    return CaseRouted(source="test", subject=case_id, partitionkey=case_id, data=data)
+    return case_routed(case_id, message_created_at=START)
 
 
 async def open_cases(deps: Deps, count: int) -> list[str]:

@@ -19,12 +19,8 @@ from sla.store import RedisCaseState, RedisTimerStore
 from switchboard.bus import ConsumerLoop, Traces, make_producer
 from switchboard.config import KafkaSettings
 from switchboard.contract import (
-    Author,
     CaseRouted,
-    Classification,
     CloudEvent,
-    Queue,
-    RoutedCase,
     Topic,
     decode,
     dlq_topic,
@@ -32,7 +28,7 @@ from switchboard.contract import (
 )
 from switchboard.dedupe import RedisDeduper
 from switchboard.metrics import BusMetrics
-from switchboard.testing import TopicReader
+from switchboard.testing import TopicReader, case_routed
 from switchboard.topics import ensure_topics
 from switchboard.tracing import TraceContext, from_headers
 
@@ -72,35 +68,7 @@ class Recording:
 
 
 def routed(case_id: str) -> CaseRouted:
-    classification = Classification(
-        category="support",
-        intent="delivery",
-        is_complaint=False,
-        language="en",
-        sentiment="neutral",
-        sentiment_score=0.0,
-        priority="P3",
-        reply_privately=False,
-        confidence=0.9,
-        model_version="test",
-    )
-    data = RoutedCase(
-        case_id=case_id,
-        message_id=f"{case_id}-m",
-        conversation_id=case_id,
-        channel="x",
-        external_id="1",
-        text="t",
-        author=Author(id="a"),
-        visibility="public",
-        queue=Queue.CUSTOMER_SERVICE,
-        priority="P3",
-        rule="r",
-        is_new_case=True,
-        message_created_at=datetime.now(UTC),
-        classification=classification,
-    )
-    return CaseRouted(source="test", subject=case_id, partitionkey=case_id, data=data)
+    return case_routed(case_id, channel="x", external_id="1", visibility="public")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -30,24 +29,11 @@ from ingest.config import Settings
 from ingest.gate import Gate
 from ingest.metrics import IngestMetrics
 from ingest.store import MemorySeenStore
-from switchboard.contract import CloudEvent
+from switchboard.testing import FakePublisher
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "channels" / "email"
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 TOKEN = "s3cret-parse-token"
-
-
-class FakePublisher:
-    """Records what was published; can be told to fail like a broker that is down."""
-
-    def __init__(self) -> None:
-        self.events: list[CloudEvent] = []
-        self.down = False
-
-    async def publish(self, events: Sequence[CloudEvent], traces: Sequence[object] | None = None) -> None:
-        if self.down:
-            raise ConnectionError("broker unreachable")
-        self.events.extend(events)
 
 
 def fixture(name: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +22,8 @@ from ingest.config import Settings
 from ingest.gate import Gate
 from ingest.metrics import IngestMetrics
 from ingest.store import MemorySeenStore
-from switchboard.contract import Author, CloudEvent, MessageReceived
+from switchboard.contract import Author, MessageReceived
+from switchboard.testing import FakePublisher
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "channels" / "meta"
 SECRET = "meta-app-secret-for-tests"
@@ -30,19 +31,6 @@ VERIFY_TOKEN = "verify-me-please"
 PAGE = "104000000000001"
 POST = "104000000000001_200000000000002"
 NOW = datetime(2025, 11, 22, 10, 0, tzinfo=UTC)
-
-
-class FakePublisher:
-    """Records what was published; can be told to fail like a broker that is down."""
-
-    def __init__(self) -> None:
-        self.events: list[CloudEvent] = []
-        self.down = False
-
-    async def publish(self, events: Sequence[CloudEvent], traces: Sequence[object] | None = None) -> None:
-        if self.down:
-            raise ConnectionError("broker unreachable")
-        self.events.extend(events)
 
 
 def fixture(name: str) -> bytes:

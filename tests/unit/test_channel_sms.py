@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,25 +28,12 @@ from ingest.config import Settings
 from ingest.gate import Gate
 from ingest.metrics import IngestMetrics
 from ingest.store import MemorySeenStore
-from switchboard.contract import CloudEvent
+from switchboard.testing import FakePublisher
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "channels" / "sms"
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 TOKEN = "0123456789abcdef0123456789abcdef"
 URL = "http://ingest/v1/webhooks/sms"
-
-
-class FakePublisher:
-    """Records what was published; can be told to fail like a broker that is down."""
-
-    def __init__(self) -> None:
-        self.events: list[CloudEvent] = []
-        self.down = False
-
-    async def publish(self, events: Sequence[CloudEvent], traces: Sequence[object] | None = None) -> None:
-        if self.down:
-            raise ConnectionError("broker unreachable")
-        self.events.extend(events)
 
 
 def fixture(name: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,26 +23,14 @@ from ingest.config import Settings
 from ingest.gate import Gate
 from ingest.metrics import IngestMetrics
 from ingest.store import MemorySeenStore
-from switchboard.contract import Author, CloudEvent, MessageReceived
+from switchboard.contract import Author, MessageReceived
+from switchboard.testing import FakePublisher
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "channels" / "x"
 SECRET = "x-consumer-secret-for-tests"
 BRAND = "2244994945"
 NOW = datetime(2025, 11, 22, 10, 0, tzinfo=UTC)
 HEADER = "x-twitter-webhooks-signature"
-
-
-class FakePublisher:
-    """Records what was published; can be told to fail like a broker that is down."""
-
-    def __init__(self) -> None:
-        self.events: list[CloudEvent] = []
-        self.down = False
-
-    async def publish(self, events: Sequence[CloudEvent], traces: Sequence[object] | None = None) -> None:
-        if self.down:
-            raise ConnectionError("broker unreachable")
-        self.events.extend(events)
 
 
 def fixture(name: str) -> bytes:

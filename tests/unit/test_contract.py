@@ -23,7 +23,6 @@ from switchboard.contract import (
     Message,
     MessageReceived,
     Queue,
-    RoutedCase,
     Topic,
     decode,
     derive_id,
@@ -31,6 +30,7 @@ from switchboard.contract import (
     event_type,
     trusted,
 )
+from switchboard.testing import case_routed, support_classification
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
@@ -51,9 +51,7 @@ def message() -> Message:
 
 
 def classification(confidence: float = 0.9) -> Classification:
-    return Classification(
-        category="support",
-        intent="delivery",
+    return support_classification(
         is_complaint=True,
         language="fr",
         sentiment="negative",
@@ -61,29 +59,13 @@ def classification(confidence: float = 0.9) -> Classification:
         priority="P2",
         reply_privately=True,
         confidence=confidence,
-        model_version="test",
     )
 
 
 def routed(queue: Queue) -> CaseRouted:
-    m = message()
-    data = RoutedCase(
-        case_id="c1",
-        message_id=m.message_id,
-        conversation_id=m.conversation_id,
-        channel=m.channel,
-        external_id=m.external_id,
-        text=m.text,
-        author=m.author,
-        visibility=m.visibility,
-        queue=queue,
-        priority="P2",
-        rule="support",
-        is_new_case=True,
-        message_created_at=NOW,
-        classification=classification(),
+    return case_routed(
+        "c1", message(), queue=queue, priority="P2", rule="support", classification=classification()
     )
-    return CaseRouted(source="test", subject="c1", partitionkey="c1", data=data)
 
 
 def test_an_event_round_trips_through_its_json_form():

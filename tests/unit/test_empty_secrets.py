@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlencode
 
@@ -19,7 +19,7 @@ from ingest.channels.sms import sms_signature
 from ingest.config import Settings as IngestSettings
 from ingest.store import MemorySeenStore
 from router.config import Settings as RouterSettings
-from switchboard.contract import CloudEvent
+from switchboard.testing import FakePublisher
 
 CHANNEL_SECRETS = (
     "INGEST_META_APP_SECRET",
@@ -29,16 +29,6 @@ CHANNEL_SECRETS = (
     "INGEST_EMAIL_WEBHOOK_TOKEN",
 )
 BLANKS = ["", "   ", "\t\n"]
-
-
-class FakePublisher:
-    """Records what was published."""
-
-    def __init__(self) -> None:
-        self.events: list[CloudEvent] = []
-
-    async def publish(self, events: Sequence[CloudEvent], traces: Sequence[object] | None = None) -> None:
-        self.events.extend(events)
 
 
 @asynccontextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -14,20 +13,10 @@ from ingest.config import Settings
 from ingest.keys import ApiKey, hash_key
 from ingest.ratelimit import MemoryRateLimiter
 from ingest.store import MemorySeenStore
-from switchboard.contract import CloudEvent
+from switchboard.testing import FakePublisher
 
 KEY, SLOW_KEY = "sbk_webchat-test-key", "sbk_slow-test-key"
 ACTIVITY = {"type": "responded", "at": "2026-11-22T09:40:00Z"}
-
-
-class FakePublisher:
-    """Records what was published."""
-
-    def __init__(self) -> None:
-        self.events: list[CloudEvent] = []
-
-    async def publish(self, events: Sequence[CloudEvent], traces: Sequence[object] | None = None) -> None:
-        self.events.extend(events)
 
 
 def message(**overrides: Any) -> dict[str, Any]:

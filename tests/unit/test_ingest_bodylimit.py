@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -15,19 +14,9 @@ from ingest.bodylimit import BodyLimitMiddleware, is_json
 from ingest.config import Settings
 from ingest.metrics import IngestMetrics
 from ingest.store import MemorySeenStore
-from switchboard.contract import CloudEvent
+from switchboard.testing import FakePublisher
 
 LIMIT = 1000
-
-
-class FakePublisher:
-    """Records what was published."""
-
-    def __init__(self) -> None:
-        self.events: list[CloudEvent] = []
-
-    async def publish(self, events: Sequence[CloudEvent], traces: Sequence[object] | None = None) -> None:
-        self.events.extend(events)
 
 
 def message(**overrides: Any) -> dict[str, Any]:
