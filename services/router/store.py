@@ -95,8 +95,11 @@ class CaseStore(Protocol):
 # poll joins the case its first message opened.
 # ARGV[4] is a JSON array with, per message: the conversation's pointer, the pointers of its identifiers
 # (order numbers, addresses, phones), the candidate case id, then the fields below. One JSON argument costs
-# the client far less than a dozen arguments per message. The script reaches keys it computes (the case
-# a pointer names), so the router's Redis must be a single node or a replicated primary, not a cluster.
+# the client far less than a dozen arguments per message. Each message's last routing, itself JSON, is an
+# argument of its own after ARGV[6] (ARGV[6 + i] for the i-th message): inside the array it would be
+# escaped by the client and unescaped by the script, four times the encoding work. The script reaches
+# keys it computes (the case a pointer names), so the router's Redis must be a single node or a
+# replicated primary, not a cluster.
 # A message of a new conversation joins the open case one of its identifiers points to. The case id
 # derives from the opening message, so redelivering that message finds it is still the opener. Every
 # pointer then names the case for another window. A message on a resolved case opens it again, and the
@@ -106,9 +109,9 @@ class CaseStore(Protocol):
 _ATTACH = """
 local window, cp, qp, stamp, score = ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[6]
 local out = {}
-for _, m in ipairs(cjson.decode(ARGV[4])) do
+for i, m in ipairs(cjson.decode(ARGV[4])) do
   local conv, links, candidate, message_id, channel = m[1], m[2], m[3], m[4], m[5]
-  local queue, skill, priority, conversation, last = m[6], m[7], m[8], m[9], m[10]
+  local queue, skill, priority, conversation, last = m[6], m[7], m[8], m[9], ARGV[6 + i]
   local case = redis.call('GET', conv)
   local linked = 0
   if not case then
@@ -221,7 +224,6 @@ class RedisCaseStore:
                 item.decision.skill_group or "",
                 item.decision.priority or "",
                 item.message.conversation_id,
-                item.last,
             ]
             for item in attachments
         ]
@@ -232,6 +234,7 @@ class RedisCaseStore:
             json.dumps(batch, ensure_ascii=False),
             now.isoformat(),
             now.timestamp(),
+            *(item.last for item in attachments),
         ]
         results = await self._attach(args=args)
         return [
