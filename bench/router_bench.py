@@ -389,17 +389,17 @@ class Run:
     rules: RuleSet
     # Whether Redis is this bench's alone: only then are its command counts and CPU the router's.
     private_redis: bool = False
-    # The router commits each poll before reading the next, as it did before commits overlapped.
-    serial_commits: bool = False
+    # The router handles the next poll while the previous one is committed (the opt-in overlap).
+    overlap_commits: bool = False
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
     @property
     def kafka(self) -> KafkaSettings:
-        """Return the bus settings, library defaults but for the broker address (and serial commits)."""
+        """Return the bus settings, library defaults but for the broker address (and the overlap)."""
         return KafkaSettings(
             bootstrap_servers=self.bootstrap,
             topic_partitions=PARTITIONS,
-            overlap_commits=not self.serial_commits,
+            overlap_commits=self.overlap_commits,
         )
 
     @property
@@ -1046,9 +1046,9 @@ def render_markdown(report: dict[str, Any], table: str) -> str:
         f"{report['settings']['max_batch_records']}, linger_ms {report['settings']['linger_ms']}, acks=all. "
         "Shipped rules, RedisCaseStore, linking on, hand-off off. The router "
         + (
-            "handles the next poll while the previous one is acknowledged and committed."
-            if report["settings"].get("overlap_commits", True)
-            else "commits each poll before reading the next (`--serial-commits`)."
+            "handles the next poll while the previous one is committed (`--overlap-commits`)."
+            if report["settings"].get("overlap_commits", False)
+            else "commits each poll before reading the next."
         ),
         "",
         f"Machine: {info['nproc']} CPUs ({info['cpu']}), Python {info['python']}, "
@@ -1114,7 +1114,7 @@ async def main_async(args: argparse.Namespace, redis_url: str, bootstrap: str) -
         args.messages,
         rules,
         private_redis=args.own_redis,
-        serial_commits=args.serial_commits,
+        overlap_commits=args.overlap_commits,
     )
     await ensure_topics(run.kafka, [*QUEUE_TOPICS, *map(dlq_topic, QUEUE_TOPICS)])
     queues = await Reader(bootstrap, QUEUE_TOPICS).start()
@@ -1184,11 +1184,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "so other clients neither slow it down nor show up in its command counts",
     )
     parser.add_argument(
-        "--serial-commits",
+        "--overlap-commits",
         action="store_true",
-        help="the router commits each poll before reading the next "
-        "(SWITCHBOARD_KAFKA_OVERLAP_COMMITS=false); "
-        "by default it handles the next poll while the previous one is acknowledged and committed",
+        help="the router handles the next poll while the previous one is acknowledged and committed "
+        "(SWITCHBOARD_KAFKA_OVERLAP_COMMITS=true); by default each poll is committed before the next",
     )
     return parser.parse_args(argv)
 

@@ -332,21 +332,44 @@ class ConsumerLoop:
         earlier = self._finishing
         try:
             count, pending, offsets, handled, outputs = await self._handle_batch(batches)
+        except BaseException:
+            self._rewind(batches, *self._failed_earlier(earlier))
+            raise
+        try:
             # Commits go in poll order: this poll's waits for the one before, and is not made when that
             # one failed, even if a rebalance settled it meanwhile.
             await self.settle()
             if earlier is not None:
                 earlier[1].result()
+        except Exception:
+            # This poll's outputs are out: once acknowledged, its events are recorded as handled (not
+            # committed), so reading it again skips them instead of publishing them a second time.
+            await self._mark_only(pending, handled)
+            self._rewind(batches, *self._failed_earlier(earlier))
+            raise
         except BaseException:
-            # Read this poll again, and the one before it too when its acks or commit failed.
-            failed = [earlier[0]] if earlier is not None and _failed(earlier[1]) else []
-            self._rewind(batches, *failed)
+            self._rewind(batches, *self._failed_earlier(earlier))
             raise
         finish = self._finish(count, pending, offsets, handled, outputs, started)
         self._finishing = (batches, asyncio.ensure_future(finish))
         if not self._kafka.overlap_commits:
             await self.settle()
         return count
+
+    @staticmethod
+    def _failed_earlier(earlier: tuple[Polled, asyncio.Task[None]] | None) -> list[Polled]:
+        """The poll before, when its acks or commit failed: it is read again too."""
+        return [earlier[0]] if earlier is not None and _failed(earlier[1]) else []
+
+    async def _mark_only(self, pending: list[asyncio.Future[Any]], handled: list[str]) -> None:
+        """Record a poll's events as handled once its outputs are acknowledged, without committing it."""
+        try:
+            if pending:
+                await asyncio.gather(*pending)
+            await self._deduper.mark(handled)
+        except Exception as exc:
+            # Then reading the poll again publishes its outputs again, under the same ids.
+            log.warning("could not record a rewound poll as handled: %s", describe_error(exc))
 
     async def settle(self) -> None:
         """Wait until the batch in flight is acknowledged and committed; when that fails, go back to it."""

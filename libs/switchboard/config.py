@@ -50,8 +50,10 @@ class KafkaSettings(BaseSettings):
     topic_replication_factor: int = 1
     handler_attempts: int = 3
     # Handle the next poll while the previous one's outputs are acknowledged and its offsets committed
-    # (commits stay in poll order). Off: each poll is committed before the next is read.
-    overlap_commits: bool = True
+    # (commits stay in poll order). Off (the default): each poll is committed before the next is read.
+    # Measured no faster on the router bench, and a rebalance that fails the earlier commit makes the
+    # next poll be read again too, so it stays an opt-in.
+    overlap_commits: bool = False
     request_timeout_ms: int = 10_000
     # How often every client refreshes the cluster's metadata. A consumer subscribed to a topic that did
     # not exist yet (services starting before the topics job) sees it only at the next refresh, and
