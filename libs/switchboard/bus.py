@@ -1,9 +1,10 @@
 """The Kafka plumbing: a publisher that waits for the broker's acks and a batched consumer loop.
 
 The loop reads a batch (`getmany`), hands each event to its handler, sends what the handlers return
-without awaiting each record, waits for every ack, records the handled ids, then commits. While one
-poll's acks and commit are awaited, the next poll is read and handled (`overlap_commits`); commits
-stay in poll order, and a poll whose acks or commit fail is read again with every poll after it.
+without awaiting each record, waits for every ack, records the handled ids, then commits. With
+`overlap_commits` (an opt-in), the next poll is read and handled while one poll's acks and commit are
+awaited; commits stay in poll order, and a poll whose acks or commit fail is read again with every poll
+after it.
 Delivery is at least once; the handled-id record in Redis makes redelivery after a crash harmless, and
 output ids derived from their cause let downstream consumers drop the rare duplicate publish.
 
@@ -341,13 +342,15 @@ class ConsumerLoop:
             await self.settle()
             if earlier is not None:
                 earlier[1].result()
-        except Exception:
-            # This poll's outputs are out: once acknowledged, its events are recorded as handled (not
-            # committed), so reading it again skips them instead of publishing them a second time.
-            await self._mark_only(pending, handled)
-            self._rewind(batches, *self._failed_earlier(earlier))
-            raise
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                # This poll's outputs are out: once acknowledged, its events are recorded as handled (not
+                # committed), so reading it again skips them instead of publishing them a second time.
+                try:
+                    await self._finish(count, pending, offsets, handled, outputs, started, commit=False)
+                except Exception as failure:
+                    # Then reading the poll again publishes its outputs again, under the same ids.
+                    log.warning("could not record a rewound poll as handled: %s", describe_error(failure))
             self._rewind(batches, *self._failed_earlier(earlier))
             raise
         finish = self._finish(count, pending, offsets, handled, outputs, started)
@@ -360,16 +363,6 @@ class ConsumerLoop:
     def _failed_earlier(earlier: tuple[Polled, asyncio.Task[None]] | None) -> list[Polled]:
         """The poll before, when its acks or commit failed: it is read again too."""
         return [earlier[0]] if earlier is not None and _failed(earlier[1]) else []
-
-    async def _mark_only(self, pending: list[asyncio.Future[Any]], handled: list[str]) -> None:
-        """Record a poll's events as handled once its outputs are acknowledged, without committing it."""
-        try:
-            if pending:
-                await asyncio.gather(*pending)
-            await self._deduper.mark(handled)
-        except Exception as exc:
-            # Then reading the poll again publishes its outputs again, under the same ids.
-            log.warning("could not record a rewound poll as handled: %s", describe_error(exc))
 
     async def settle(self) -> None:
         """Wait until the batch in flight is acknowledged and committed; when that fails, go back to it."""
@@ -456,13 +449,18 @@ class ConsumerLoop:
         handled: list[str],
         outputs: list[CloudEvent],
         started: float,
+        commit: bool = True,
     ) -> None:
-        """Wait for a poll's acks, then record its handled ids and commit its offsets."""
+        """Wait for a poll's acks, then record its handled ids and commit its offsets (unless `commit` is
+        false: a poll that will be read again, whose outputs are out all the same)."""
         assert self._consumer is not None
         if pending:
             await asyncio.gather(*pending)
         for topic, n in Tally(output.topic() for output in outputs).items():
             self._metrics.produced.labels(topic).inc(n)
+        if not commit:
+            await self._deduper.mark(handled)
+            return
         # Once the outputs are acknowledged, mark and commit may overlap: if only the mark is lost, the
         # commit already prevents redelivery; if only the commit is lost, the mark skips the redelivered
         # events; if both are lost, the repeated outputs carry the same ids and consumers drop them.
