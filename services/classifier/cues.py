@@ -103,26 +103,18 @@ _TokenCues = tuple[tuple[tuple[tuple[str, str], Cue], ...], dict[str, list[_Term
 TOKEN_CACHE = 65_536
 
 
-class _CuesByToken(dict):
-    """Each token's `_TokenCues`, worked out on first sight: tokens repeat from message to message.
-
-    A plain dict is looked up several times faster than an `lru_cache`, and a cue is immutable, so one
-    instance serves every message; emptied when full, so it stays bounded.
-    """
-
-    def __missing__(self, token: str) -> _TokenCues:
-        if len(self) >= TOKEN_CACHE:
-            self.clear()
-        singles = tuple(
-            ((term.table, token), Cue(term.table, token, term.weight, term.lang))
-            for term in _single_word_terms(token)
-        )
-        following = _MULTI_WORD.get(token)
-        cues = self[token] = (singles, following) if singles or following else None
-        return cues
+def _token_cues(token: str) -> _TokenCues:
+    """Return what a token brings to `find`; a cue is immutable, so one result serves every message."""
+    singles = tuple(
+        ((term.table, token), Cue(term.table, token, term.weight, term.lang))
+        for term in _single_word_terms(token)
+    )
+    following = _MULTI_WORD.get(token)
+    return (singles, following) if singles or following else None
 
 
-_CUES_BY_TOKEN = _CuesByToken()
+# Each token's `_TokenCues`, worked out on first sight: tokens repeat from message to message.
+_CUES_BY_TOKEN = baseline.Memo(_token_cues, TOKEN_CACHE)
 
 
 def find(tokens: list[str]) -> list[Cue]:

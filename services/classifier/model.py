@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from switchboard.contract import Classification
@@ -182,21 +182,37 @@ def _tokens(token: str) -> list[str]:
 TOKEN_CACHE = 65_536
 
 
-class _TokenCache(dict):
-    """Each raw token's normalised tokens joined by spaces, worked out on first sight (tokens repeat).
+class Memo(dict):
+    """A function's results by argument, worked out on first sight; emptied when `size` are held, so it
+    stays bounded.
 
-    A plain dict is looked up several times faster than an `lru_cache`; emptied when full, so it stays
-    bounded. Joined, since joining a text's joined tokens gives the same text as joining them all.
+    Read as a plain dict, several times faster than `functools.lru_cache` on the per-word paths (words
+    repeat from message to message); the results must not be mutated by callers.
     """
 
-    def __missing__(self, token: str) -> str:
-        if len(self) >= TOKEN_CACHE:
+    __slots__ = ("_compute", "_size")
+
+    def __init__(self, compute: Callable, size: int) -> None:
+        super().__init__()
+        self._compute = compute
+        self._size = size
+
+    def __missing__(self, key):
+        if len(self) >= self._size:
             self.clear()
-        forms = self[token] = " ".join(_tokens(token))
-        return forms
+        value = self[key] = self._compute(key)
+        return value
 
 
-_TOKEN_FORMS = _TokenCache()
+def _token_forms(token: str) -> str:
+    """Return a raw token's normalised tokens joined by spaces.
+
+    Joined, since joining a text's joined tokens gives the same text as joining them all.
+    """
+    return " ".join(_tokens(token))
+
+
+_TOKEN_FORMS = Memo(_token_forms, TOKEN_CACHE)
 
 
 def _star_rating(match: re.Match[str]) -> str:
