@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
 from ingest import redact
@@ -23,6 +24,7 @@ from ingest.bodylimit import BodyLimitMiddleware
 from ingest.channels import email, meta, sms, x
 from ingest.config import Settings
 from ingest.gate import Gate
+from ingest.hotroute import HotRoute
 from ingest.keys import KeyRing
 from ingest.metrics import IngestMetrics, RequestMetricsMiddleware
 from ingest.openapi import Documentation
@@ -110,19 +112,6 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
         ),
         lifespan=lifespan,
     )
-    # The last added runs first: take the trace context, count every answer, then check the key before
-    # reading any body.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=metrics)
-    app.add_middleware(
-        ApiKeyMiddleware,
-        keys=keys,
-        default_rate=settings.api_key_rate_per_minute,
-        limiter=lambda: holder["deps"].limiter if "deps" in holder else None,
-        metrics=metrics,
-    )
-    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
-    # Outermost: every log line of a request, the key check's included, carries the request's trace.
-    app.add_middleware(TraceMiddleware, spans=lambda: holder["deps"].spans if "deps" in holder else None)
     docs = Documentation()
 
     @app.exception_handler(RequestValidationError)
@@ -142,11 +131,27 @@ def create_app(settings: Settings | None = None, deps: Deps | None = None) -> Fa
         return gates["gate"]
 
     # Routes are matched in the order they were included: the busiest first.
-    app.include_router(docs.complete(router(gate, settings, metrics)))
+    messages = docs.complete(router(gate, settings, metrics))
+    app.include_router(messages)
     for channel in (meta, x, email, sms):
         app.include_router(docs.complete(channel.router(gate, settings)))
     app.include_router(
         docs.complete(ops_router(registry, lambda: holder["deps"].checks if "deps" in holder else {}))
     )
     docs.install(app)
+    # The last added runs first: take the trace context, count every answer, check the key before reading
+    # any body, then the body's size; the busiest route is then answered past FastAPI's router.
+    post_message = next(r for r in messages.routes if isinstance(r, APIRoute) and r.path == "/v1/messages")
+    app.add_middleware(HotRoute, fastapi_app=app, route=post_message, method="POST")
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=metrics)
+    app.add_middleware(
+        ApiKeyMiddleware,
+        keys=keys,
+        default_rate=settings.api_key_rate_per_minute,
+        limiter=lambda: holder["deps"].limiter if "deps" in holder else None,
+        metrics=metrics,
+    )
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    # Outermost: every log line of a request, the key check's included, carries the request's trace.
+    app.add_middleware(TraceMiddleware, spans=lambda: holder["deps"].spans if "deps" in holder else None)
     return app

@@ -14,6 +14,8 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+from switchboard.groupcommit import GroupCommit
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -61,47 +63,82 @@ class MemoryRateLimiter:
         return decision
 
 
-# One round trip, atomic: read the bucket, refill it for the time elapsed on Redis' own clock (the same
-# for every instance, whatever their clocks say), take a token if there is one, write it back.
-# A bucket untouched for a minute is full again, so it may expire then. Floats are returned as
-# strings because Redis truncates Lua numbers to integers.
-_TOKEN_BUCKET = """
-local capacity = tonumber(ARGV[1])
-local rate = capacity / 60.0
+# One round trip, atomic, for the requests of every key waiting: read each bucket, refill it for the
+# time elapsed on Redis' own clock (the same for every instance, whatever their clocks say), take a token
+# for as many of its requests as it holds, write it back. KEYS[i] is a bucket, ARGV[2i-1] its capacity
+# and ARGV[2i] how many requests want a token from it. A bucket untouched for a minute is full again, so
+# it may expire then. Floats are returned as strings because Redis truncates Lua numbers to integers.
+_TOKEN_BUCKETS = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1])
-local ts = tonumber(state[2])
-if tokens == nil or ts == nil then
-  tokens = capacity
-  ts = now
+local out = {}
+for i, key in ipairs(KEYS) do
+  local capacity = tonumber(ARGV[2 * i - 1])
+  local wanted = tonumber(ARGV[2 * i])
+  local rate = capacity / 60.0
+  local state = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(state[1])
+  local ts = tonumber(state[2])
+  if tokens == nil or ts == nil then
+    tokens = capacity
+    ts = now
+  end
+  local elapsed = now - ts
+  if elapsed < 0 then elapsed = 0 end
+  tokens = math.min(capacity, tokens + elapsed * rate)
+  local granted = math.min(wanted, math.floor(tokens))
+  if granted < 0 then granted = 0 end
+  tokens = tokens - granted
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
+  redis.call('PEXPIRE', key, 61000)
+  out[#out + 1] = granted
+  out[#out + 1] = tostring(tokens)
 end
-local elapsed = now - ts
-if elapsed < 0 then elapsed = 0 end
-tokens = math.min(capacity, tokens + elapsed * rate)
-local allowed = 0
-local retry = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-else
-  retry = (1 - tokens) / rate
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], 61000)
-return {allowed, tostring(retry), tostring(tokens)}
+return out
 """
 
 
+def share_out(wanted: int, granted: int, left: float, capacity: float) -> list[Decision]:
+    """Decide `wanted` requests of one bucket of which the first `granted` got a token, `left` remaining.
+
+    What the same requests would have been told one after the other: each allowed one sees the tokens
+    left after its own, each refused one when the next token will be there.
+    """
+    rate = capacity / 60.0
+    decisions = [Decision(True, 0.0, left + (granted - 1 - i)) for i in range(granted)]
+    decisions += [Decision(False, (1.0 - left) / rate, left)] * (wanted - granted)
+    return decisions
+
+
 class RedisRateLimiter:
-    """Buckets in Redis, so that several ingest instances share each key's limit."""
+    """Buckets in Redis, so that several ingest instances share each key's limit.
+
+    Concurrent requests share one round trip (`GroupCommit`): under load a request pays a share of one
+    script call instead of one of its own.
+    """
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._prefix = f"{prefix}ingest:ratelimit:"
-        self._script = redis.register_script(_TOKEN_BUCKET)
+        self._script = redis.register_script(_TOKEN_BUCKETS)
+        self._requests: GroupCommit[tuple[str, int], Decision] = GroupCommit(self._take)
 
     async def acquire(self, key: str, rate_per_minute: int) -> Decision:
         """Take a token for `key` if there is one; say when there will be one otherwise."""
-        allowed, retry, remaining = await self._script(keys=[self._prefix + key], args=[rate_per_minute])
-        return Decision(bool(int(allowed)), float(retry), float(remaining))
+        (decision,) = await self._requests.submit([(key, rate_per_minute)])
+        return decision
+
+    async def _take(self, requests: list[tuple[str, int]]) -> list[Decision]:
+        """Take a token for each request, in one call; return the decisions in the requests' order."""
+        wanted: dict[tuple[str, int], int] = {}
+        for request in requests:
+            wanted[request] = wanted.get(request, 0) + 1
+        args: list[int] = []
+        for (_, rate), count in wanted.items():
+            args += [rate, count]
+        reply = await self._script(keys=[self._prefix + key for key, _ in wanted], args=args)
+        decided: dict[tuple[str, int], list[Decision]] = {}
+        for i, (request, count) in enumerate(wanted.items()):
+            granted, left = int(reply[2 * i]), float(reply[2 * i + 1])
+            # Reversed, so that popping from the end hands them out first to last.
+            decided[request] = share_out(count, granted, left, float(request[1]))[::-1]
+        return [decided[request].pop() for request in requests]

@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ingest.answers import store_or_refuse, unavailable
@@ -28,7 +28,7 @@ from ingest.config import Settings
 from ingest.gate import Gate, Unavailable
 from ingest.metrics import IngestMetrics
 from ingest.openapi import GUARDED, SECURITY, error
-from switchboard.contract import CaseActivity, CaseActivityRecorded, derive_id
+from switchboard.contract import CaseActivity, CaseActivityRecorded, derive_id, trusted
 
 _ITEM = TypeAdapter(MessageIn)
 M = TypeVar("M", bound=BaseModel)
@@ -149,8 +149,15 @@ def router(gate: Callable[[], Gate], settings: Settings, metrics: IngestMetrics)
         check_text(item)
         (outcome,) = await store_or_refuse(gate(), [item], settings.retry_after_seconds, "message")
         event, status = outcome.event, outcome.status
-        body = Accepted(message_id=event.data.message_id, conversation_id=event.partitionkey, status=status)
-        return JSONResponse(body.model_dump(), status_code=202 if status == "accepted" else 200)
+        body = trusted(
+            Accepted, message_id=event.data.message_id, conversation_id=event.partitionkey, status=status
+        )
+        # The JSON JSONResponse would write (compact, UTF-8), straight from the model.
+        return Response(
+            body.__pydantic_serializer__.to_json(body),
+            status_code=202 if status == "accepted" else 200,
+            media_type="application/json",
+        )
 
     @api.post(
         "/v1/messages/batch",

@@ -57,3 +57,21 @@ async def test_a_bucket_expires_once_it_would_be_full_again(redis: Redis, key_pr
     await RedisRateLimiter(redis, key_prefix).acquire("webchat", 60)
     ttl = await redis.pttl(f"{key_prefix}ingest:ratelimit:webchat")
     assert 60_000 <= ttl <= 61_000
+
+
+async def test_requests_sharing_a_round_trip_are_told_what_they_would_be_told_one_by_one(
+    redis: Redis, key_prefix: str
+):
+    limiter = RedisRateLimiter(redis, key_prefix)
+    # Concurrent requests of two keys go to Redis together; each key's bucket is its own.
+    decisions = await asyncio.gather(
+        *(limiter.acquire("webchat", 6) for _ in range(9)), *(limiter.acquire("crm", 60) for _ in range(3))
+    )
+    webchat, crm = decisions[:9], decisions[9:]
+    assert [d.allowed for d in webchat] == [True] * 6 + [False] * 3
+    assert all(d.allowed for d in crm)
+    # Six a minute: a token every ten seconds, a few milliseconds after the bucket was full.
+    assert all(9.0 < d.retry_after <= 10.0 for d in webchat[6:])
+    # Each allowed request sees what was left after its own token.
+    assert [round(d.remaining) for d in webchat[:6]] == [5, 4, 3, 2, 1, 0]
+    assert [round(d.remaining) for d in crm] == [59, 58, 57]

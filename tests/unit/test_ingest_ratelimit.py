@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.ratelimit import Decision, MemoryRateLimiter, take
+from ingest.ratelimit import Decision, MemoryRateLimiter, share_out, take
 
 
 class Clock:
@@ -64,3 +64,14 @@ def test_a_clock_that_goes_back_refills_nothing():
 @pytest.mark.parametrize(("seconds", "header"), [(0.01, "1"), (1.0, "1"), (1.2, "2"), (59.5, "60")])
 def test_retry_after_is_whole_seconds_rounded_up_and_at_least_one(seconds, header):
     assert Decision(False, seconds).retry_after_header() == header
+
+
+def test_a_shared_take_is_shared_out_as_one_by_one_takes_would_be():
+    # Ten requests at once on a bucket of 6 a minute holding 3.5 tokens.
+    shared = share_out(10, 3, 0.5, 6.0)
+    tokens, one_by_one = 3.5, []
+    for _ in range(10):
+        decision, tokens = take(tokens, 0.0, 6.0)
+        one_by_one.append(decision)
+    assert [d.allowed for d in shared] == [d.allowed for d in one_by_one]
+    assert shared == one_by_one
