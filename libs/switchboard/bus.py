@@ -32,11 +32,16 @@ from aiokafka import (
     TopicPartition,
 )
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2 as _pure_murmur2
 from pydantic import ValidationError
 from redis.exceptions import BusyLoadingError, ReadOnlyError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+try:
+    from murmurhash2 import murmurhash2 as _murmurhash2
+except ImportError:  # pragma: no cover - a platform without its wheel falls back to aiokafka's
+    _murmurhash2 = None
 
 from switchboard.config import KafkaSettings
 from switchboard.contract import CloudEvent, decode, dlq_topic, encode
@@ -113,16 +118,23 @@ def log_ids(event: CloudEvent) -> dict[str, str]:
     return {"event_id": event.id, what: event.subject}
 
 
-_PARTITIONER = DefaultPartitioner()
+# Kafka's murmur2 is MurmurHash2 (32-bit) seeded with 0x9747b28c.
+_KAFKA_SEED = 0x9747B28C
+
+
+def murmur2(key: bytes) -> int:
+    """Return Kafka's murmur2 hash of a key: the same number as aiokafka's (and Java's), computed in C."""
+    return _murmurhash2(key, _KAFKA_SEED) if _murmurhash2 is not None else _pure_murmur2(key)
 
 
 @lru_cache(maxsize=1 << 16)
 def partition_of(key: bytes, partitions: tuple[int, ...]) -> int:
     """Return the partition of a key, as aiokafka's (and Java's) default partitioner chooses it.
 
-    aiokafka's murmur2 is pure Python; keys (conversations, cases) repeat, so the choice is cached.
+    `partitions` is the topic's partition ids, sorted. Keys (conversations, cases) repeat, so the choice
+    is cached as well.
     """
-    return _PARTITIONER(key, list(partitions), list(partitions))
+    return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
 
 class KafkaPublisher:
