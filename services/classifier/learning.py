@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from classifier import cues as cue_lexicon
 from classifier import evaluation
 from classifier.examples import INTENTS_OF, Example, Inbound, counts, data_hash, split
-from classifier.model import Memo, normalise
+from classifier.model import NORMALISATION, Memo, normalise
 from switchboard.contract import Classification, trusted
 
 FAMILY = "tfidf-lr"
@@ -40,6 +40,8 @@ RECIPE: dict = {
     # Balanced class weights lift the minority labels (complaints); C=20 gave the best-calibrated confidence.
     "logistic": {"C": 20.0, "class_weight": "balanced", "solver": "newton-cg", "max_iter": 1000},
     "holdout": 0.2,
+    # The text the features are built from (`classifier.model.normalise`).
+    "normalisation": NORMALISATION,
 }
 EXPLANATION_SIZE = 5
 # Only the strongest features are turned back into words; the rest barely move the ranking.
@@ -187,8 +189,12 @@ class TrainedModel:
 
     @property
     def version(self) -> str:
-        """Name the model by its family, its training data and its seed."""
-        return f"{FAMILY}-{self.data_hash[:8]}-s{self.seed}"
+        """Name the model by its family, its training data, the recipe it was built with and its seed.
+
+        The recipe counts: the same data normalised or featurised otherwise is another model.
+        """
+        made_of = hashlib.sha256(f"{self.data_hash}:{recipe_hash()}".encode()).hexdigest()
+        return f"{FAMILY}-{made_of[:8]}-s{self.seed}"
 
     def labels(self) -> dict[str, list]:
         """Return the labels each head can give, in the order of its outputs."""

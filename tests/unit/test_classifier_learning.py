@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import pickle
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from classifier import artefact, evaluation
+from classifier import artefact, evaluation, learning
 from classifier import model as baseline
 from classifier.examples import (
     INTENTS_OF,
@@ -20,7 +21,7 @@ from classifier.examples import (
     read_examples,
     split,
 )
-from classifier.learning import TrainedModel, train
+from classifier.learning import TrainedModel, recipe_hash, train
 from classifier.model import normalise
 from switchboard.contract import Classification
 
@@ -106,7 +107,16 @@ def test_training_twice_on_the_same_data_gives_identical_weights_and_version():
     first = train(small_examples(), seed=3, holdout=0)
     second = train(small_examples(), seed=3, holdout=0)
     assert first.fingerprint() == second.fingerprint()
-    assert first.version == second.version == f"tfidf-lr-{data_hash(small_examples())[:8]}-s3"
+    made_of = hashlib.sha256(f"{data_hash(small_examples())}:{recipe_hash()}".encode()).hexdigest()
+    assert first.version == second.version == f"tfidf-lr-{made_of[:8]}-s3"
+
+
+def test_the_same_data_built_by_another_recipe_is_another_version(
+    small_model: TrainedModel, monkeypatch: pytest.MonkeyPatch
+):
+    before = small_model.version
+    monkeypatch.setitem(learning.RECIPE, "normalisation", -1)
+    assert small_model.version != before
 
 
 def test_another_seed_or_other_data_gives_another_version(small_model: TrainedModel):
