@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ingest.api import MESSAGE_EXAMPLE
 from ingest.app import Deps, create_app
 from ingest.config import Settings
 from ingest.hotroute import HotRoute
@@ -19,15 +20,8 @@ NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 
 
 def message(**overrides: Any) -> dict[str, Any]:
-    body = {
-        "channel": "x",
-        "external_id": "1790000000000000001",
-        "author": {"id": "42", "handle": "@marie", "name": "Marie"},
-        "text": "@NovaTel toujours pas reçu ma commande #A-48213",
-        "created_at": "2026-11-22T09:15:00Z",
-    }
-    body.update(overrides)
-    return body
+    """The documented example message, with `overrides`."""
+    return {**MESSAGE_EXAMPLE, **overrides}
 
 
 JSON = {"content-type": "application/json"}
