@@ -199,7 +199,9 @@ class HandoffWorker:
             await client.aclose()
 
     async def _watch_pending(self) -> None:
-        while True:
+        # Ends on `_stopping` too, not only on its cancellation: a cancellation that lands inside a Redis
+        # call can be swallowed by the client, and `stop` would then wait for this loop for ever.
+        while not self._stopping:
             try:
                 self._metrics.handoff_pending.set(await self._outbox.pending(self._wake))
             except Exception as exc:
