@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -129,9 +130,7 @@ class RedisRateLimiter:
 
     async def _take(self, requests: list[tuple[str, int]]) -> list[Decision]:
         """Take a token for each request, in one call; return the decisions in the requests' order."""
-        wanted: dict[tuple[str, int], int] = {}
-        for request in requests:
-            wanted[request] = wanted.get(request, 0) + 1
+        wanted = Counter(requests)  # in the order each key first asked
         args: list[int] = []
         for (_, rate), count in wanted.items():
             args += [rate, count]
