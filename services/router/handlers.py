@@ -75,7 +75,10 @@ def draft_routing(event: MessageClassified, decision: Decision) -> RoutedCase:
     """Describe the message's routing before its case is known."""
     message = event.data.message
     classification = event.data.classification
-    return RoutedCase(
+    # Every value comes from the validated event or from a decision of the validated rules, already of
+    # its field's type: constructed without validating again (a tenth of the router's CPU went to it).
+    return trusted(
+        RoutedCase,
         case_id="",
         message_id=message.message_id,
         conversation_id=message.conversation_id,
@@ -132,7 +135,8 @@ async def route_messages(events: Sequence[MessageClassified], deps: Deps) -> lis
             deps.on_linked(routed)
         outputs.append(
             [
-                CaseRouted(
+                trusted(
+                    CaseRouted,
                     id=derive_id(event.id, "routed"),
                     source=SOURCE,
                     subject=case.case_id,

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from redis.asyncio import Redis
 
-from router.handlers import Deps, route_message
+from router.handlers import Deps, route_message, route_messages
 from router.identifiers import LinkPolicy, identify
 from router.rules import SHIPPED_RULES, load_rules
 from router.store import RedisCaseStore
-from switchboard.contract import Author, Message, MessageClassified, Queue, RoutedCase
+from switchboard.contract import Author, CaseRouted, Message, MessageClassified, Queue, RoutedCase, encode
 from switchboard.testing import message_classified, support_classification
 
 pytestmark = pytest.mark.integration
@@ -151,3 +151,37 @@ async def test_a_customer_message_on_a_resolved_case_reopens_it(deps: Deps):
     assert again.case_id == first.case_id
     assert (await deps.cases.get(first.case_id))["status"] == "open"
     assert [c["case_id"] for c in await deps.cases.open_cases(Queue.CUSTOMER_SERVICE, 10)] == [first.case_id]
+
+
+async def test_routings_built_without_validation_are_what_validation_makes_of_them(deps: Deps):
+    # The handler builds drafts and events with `trusted` (no validation): each must be the same model,
+    # field for field and byte for byte, as validating its own JSON gives.
+    events = [
+        classified("v1", "x", "x:author:7", "7", "@brand order #A-11223 never came"),
+        classified("v2", "email", "email:t1", "ana@example.com", "Invoice 2026-3 charged twice"),
+        message_classified(
+            Message(
+                message_id="v3",
+                channel="facebook",
+                external_id="v3",
+                conversation_id="fb:post:1:9",
+                author=Author(id="9"),
+                text="love the new campaign, count me in!",
+                created_at=NOW,
+                received_at=NOW,
+                visibility="public",
+            ),
+            support_classification(category="marketing", intent="campaign", priority="P4"),
+        ),
+    ]
+    routed = [out for outputs in await route_messages(events, deps) for out in outputs]
+    assert [r.data.message_id for r in routed] == ["v1", "v2", "v3"]
+    for event in routed:
+        again = CaseRouted.model_validate_json(encode(event))
+        assert again == event
+        assert encode(again) == encode(event)
+        # Equal is not enough (a str equals its StrEnum member): every value has the type validation gives.
+        assert {k: type(v) for k, v in vars(again).items()} == {k: type(v) for k, v in vars(event).items()}
+        assert {k: type(v) for k, v in vars(again.data).items()} == {
+            k: type(v) for k, v in vars(event.data).items()
+        }
