@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -11,7 +12,7 @@ from typing import Protocol
 
 from router.routing import Decision
 from router.rules import RuleSet
-from router.store import Attachment, CaseStore
+from router.store import Attached, Attachment, CaseStore
 from switchboard.contract import (
     CaseActivityRecorded,
     CaseRouted,
@@ -97,10 +98,29 @@ def draft_routing(event: MessageClassified, decision: Decision) -> RoutedCase:
     )
 
 
-async def route_messages(events: Sequence[MessageClassified], deps: Deps) -> list[list[CaseRouted]]:
-    """Attach each message to its case and hand the case to its queue; one store call for them all."""
-    now = deps.clock()
-    rules = deps.rules()
+# A poll is attached in parts of this many messages, so that Redis runs one part's script while the router
+# works out the next part's rules, links and drafts, or builds the previous part's routings: neither waits
+# for the other. The parts reach Redis one after the other, in order, so a conversation's messages join
+# their case in the order they were read.
+ATTACH_PART = 128
+# Turns of the event loop given to the attaching task after each part is prepared. A store call takes
+# several turns to be on the wire (redis-py writes under `asyncio.wait_for`, a task of its own); with a
+# single turn the next parts were all prepared before the first call was sent, and nothing overlapped.
+ATTACH_TURNS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """Messages of a poll with their decisions and drafts, ready to be attached."""
+
+    events: Sequence[MessageClassified]
+    decisions: list[Decision]
+    drafts: list[RoutedCase]
+    attachments: list[Attachment]
+
+
+def _prepare(events: Sequence[MessageClassified], deps: Deps, rules: RuleSet, now: datetime) -> _Part:
+    """Decide each message's queue by the rules and describe its routing before its case is known."""
     decisions = [rules.decide(event.data, now) for event in events]
     drafts = [draft_routing(event, decision) for event, decision in zip(events, decisions, strict=True)]
     attachments = [
@@ -112,9 +132,13 @@ async def route_messages(events: Sequence[MessageClassified], deps: Deps) -> lis
         )
         for event, decision, draft in zip(events, decisions, drafts, strict=True)
     ]
-    attached = await deps.cases.attach_many(attachments, deps.window_seconds, now)
-    outputs: list[list[CaseRouted]] = []
-    for event, decision, draft, case in zip(events, decisions, drafts, attached, strict=True):
+    return _Part(events, decisions, drafts, attachments)
+
+
+def _routings(part: _Part, attached: Sequence[Attached]) -> list[tuple[CaseRouted, bool]]:
+    """Build each message's routing now that its case is known; say whether an identifier linked it."""
+    outputs: list[tuple[CaseRouted, bool]] = []
+    for event, decision, draft, case in zip(part.events, part.decisions, part.drafts, attached, strict=True):
         decision = follow_pin(decision, case.pinned_queue)
         tags = [*decision.tags, LINKED] if case.linked else list(decision.tags)
         # The draft was validated; what the case adds is typed already, so construct without validating.
@@ -130,11 +154,8 @@ async def route_messages(events: Sequence[MessageClassified], deps: Deps) -> lis
                 "tags": tags,
             },
         )
-        deps.on_routed(routed)
-        if case.linked:
-            deps.on_linked(routed)
         outputs.append(
-            [
+            (
                 trusted(
                     CaseRouted,
                     id=derive_id(event.id, "routed"),
@@ -142,9 +163,66 @@ async def route_messages(events: Sequence[MessageClassified], deps: Deps) -> lis
                     subject=case.case_id,
                     partitionkey=case.case_id,
                     data=routed,
-                )
-            ]
+                ),
+                case.linked,
+            )
         )
+    return outputs
+
+
+async def route_messages(events: Sequence[MessageClassified], deps: Deps) -> list[list[CaseRouted]]:
+    """Attach each message to its case and hand the case to its queue, a store call per part of the poll.
+
+    The parts are prepared here while a task attaches them, in order, and builds their routings: the CPU
+    work of one part overlaps the store's work on another. The routings are counted once every part is
+    attached, so a poll that fails half-way (and is read again) is not counted twice.
+    """
+    now = deps.clock()
+    rules = deps.rules()
+    if len(events) <= ATTACH_PART:
+        part = _prepare(events, deps, rules, now)
+        routed = _routings(part, await deps.cases.attach_many(part.attachments, deps.window_seconds, now))
+    else:
+        routed = await _route_in_parts(events, deps, rules, now)
+    for event, linked in routed:
+        deps.on_routed(event.data)
+        if linked:
+            deps.on_linked(event.data)
+    return [[event] for event, _ in routed]
+
+
+async def _route_in_parts(
+    events: Sequence[MessageClassified], deps: Deps, rules: RuleSet, now: datetime
+) -> list[tuple[CaseRouted, bool]]:
+    count = (len(events) + ATTACH_PART - 1) // ATTACH_PART
+    ready: list[_Part] = []
+    more = asyncio.Event()
+    outputs: list[tuple[CaseRouted, bool]] = []
+
+    async def attach_in_order() -> None:
+        for index in range(count):
+            while len(ready) <= index:
+                more.clear()
+                await more.wait()
+            part = ready[index]
+            attached = await deps.cases.attach_many(part.attachments, deps.window_seconds, now)
+            outputs.extend(_routings(part, attached))
+
+    attacher = asyncio.ensure_future(attach_in_order())
+    try:
+        for start in range(0, len(events), ATTACH_PART):
+            if attacher.done():
+                break  # it failed: awaiting it below raises its exception
+            ready.append(_prepare(events[start : start + ATTACH_PART], deps, rules, now))
+            more.set()
+            for _ in range(ATTACH_TURNS):
+                await asyncio.sleep(0)
+        await attacher
+    finally:
+        if not attacher.done():
+            # Cancelled: nothing of this poll is published, and the poll is read again, whose attach
+            # finds each message already attached.
+            attacher.cancel()
     return outputs
 
 

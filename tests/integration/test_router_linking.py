@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from redis.asyncio import Redis
 
+from router import handlers
 from router.handlers import Deps, route_message, route_messages
 from router.identifiers import LinkPolicy, identify
 from router.rules import SHIPPED_RULES, load_rules
@@ -185,3 +186,77 @@ async def test_routings_built_without_validation_are_what_validation_makes_of_th
         assert {k: type(v) for k, v in vars(again.data).items()} == {
             k: type(v) for k, v in vars(event.data).items()
         }
+
+
+def poll(size: int) -> list[MessageClassified]:
+    """A poll of `size` messages over a few conversations, some naming one order number on two channels."""
+    events = []
+    for k in range(size):
+        conversation = k % 37
+        text = f"order #B-{70000 + conversation % 9} still missing" if conversation % 4 == 0 else "hello?"
+        channel = "x" if conversation % 2 else "email"
+        author = f"{conversation}@example.com" if channel == "email" else str(conversation)
+        events.append(classified(f"p{k}", channel, f"{channel}:c{conversation}", author, text))
+    return events
+
+
+async def test_a_poll_larger_than_a_part_is_routed_as_one_call_would_route_it(
+    redis: Redis, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+):
+    events = poll(3 * handlers.ATTACH_PART + 17)
+    in_parts, at_once = Linked(), Linked()
+    parted = await route_messages(events, make_deps(redis, f"{key_prefix}parts:", in_parts))
+    monkeypatch.setattr(handlers, "ATTACH_PART", len(events))
+    whole = await route_messages(events, make_deps(redis, f"{key_prefix}whole:", at_once))
+    assert [out.data.message_id for (out,) in parted] == [e.data.message.message_id for e in events]
+    assert [out.data for (out,) in parted] == [out.data for (out,) in whole]
+    assert in_parts == at_once and in_parts  # some messages were linked by their order number
+    assert len({out.data.case_id for (out,) in parted}) < 37  # linked conversations share a case
+
+
+class FailingStore:
+    """A case store whose `fail_on`-th call raises, as a Redis that goes away mid-poll would."""
+
+    def __init__(self, store: RedisCaseStore, fail_on: int) -> None:
+        self.store, self.fail_on, self.calls = store, fail_on, 0
+
+    async def attach_many(self, attachments, window_seconds, now):
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise ConnectionError("redis went away")
+        return await self.store.attach_many(attachments, window_seconds, now)
+
+
+async def test_a_part_that_fails_fails_the_whole_poll_and_counts_nothing(redis: Redis, key_prefix: str):
+    routed: list[RoutedCase] = []
+    store = FailingStore(RedisCaseStore(redis, key_prefix), fail_on=2)
+    deps = Deps(
+        cases=store, rules=lambda: RULES, window_seconds=3600, clock=lambda: NOW, on_routed=routed.append
+    )
+    with pytest.raises(ConnectionError):
+        await route_messages(poll(4 * handlers.ATTACH_PART), deps)
+    assert routed == []
+    assert store.calls == 2  # the parts after the failed one are not attached
+    # Read again, the poll routes every message, those of the part attached before the failure included.
+    deps = Deps(
+        cases=RedisCaseStore(redis, key_prefix),
+        rules=lambda: RULES,
+        window_seconds=3600,
+        clock=lambda: NOW,
+        on_routed=routed.append,
+    )
+    again = await route_messages(poll(4 * handlers.ATTACH_PART), deps)
+    assert len(again) == len(routed) == 4 * handlers.ATTACH_PART
+
+
+async def test_a_cancelled_poll_leaves_no_attaching_behind(redis: Redis, key_prefix: str):
+    before = asyncio.all_tasks()
+    task = asyncio.ensure_future(
+        route_messages(poll(4 * handlers.ATTACH_PART), make_deps(redis, key_prefix, Linked()))
+    )
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)
+    assert {t for t in asyncio.all_tasks() - before if not t.done()} == set()
