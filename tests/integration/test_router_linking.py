@@ -13,7 +13,16 @@ from router.handlers import Deps, route_message, route_messages
 from router.identifiers import LinkPolicy, identify
 from router.rules import SHIPPED_RULES, load_rules
 from router.store import RedisCaseStore
-from switchboard.contract import Author, CaseRouted, Message, MessageClassified, Queue, RoutedCase, encode
+from switchboard.contract import (
+    Author,
+    CaseRouted,
+    Classification,
+    Message,
+    MessageClassified,
+    Queue,
+    RoutedCase,
+    encode,
+)
 from switchboard.testing import message_classified, support_classification
 
 pytestmark = pytest.mark.integration
@@ -22,7 +31,14 @@ RULES = load_rules(SHIPPED_RULES)
 LINK_ALL = LinkPolicy()
 
 
-def classified(message_id: str, channel: str, conversation: str, author: str, text: str) -> MessageClassified:
+def classified(
+    message_id: str,
+    channel: str,
+    conversation: str,
+    author: str,
+    text: str,
+    classification: Classification | None = None,
+) -> MessageClassified:
     message = Message(
         message_id=message_id,
         channel=channel,
@@ -34,9 +50,10 @@ def classified(message_id: str, channel: str, conversation: str, author: str, te
         received_at=NOW,
         visibility="public" if channel == "x" and ":dm:" not in conversation else "private",
     )
-    classification = support_classification(
-        is_complaint=True, language="fr", sentiment="negative", sentiment_score=-0.5, reply_privately=True
-    )
+    if classification is None:
+        classification = support_classification(
+            is_complaint=True, language="fr", sentiment="negative", sentiment_score=-0.5, reply_privately=True
+        )
     return message_classified(message, classification)
 
 
@@ -160,18 +177,12 @@ async def test_routings_built_without_validation_are_what_validation_makes_of_th
     events = [
         classified("v1", "x", "x:author:7", "7", "@brand order #A-11223 never came"),
         classified("v2", "email", "email:t1", "ana@example.com", "Invoice 2026-3 charged twice"),
-        message_classified(
-            Message(
-                message_id="v3",
-                channel="facebook",
-                external_id="v3",
-                conversation_id="fb:post:1:9",
-                author=Author(id="9"),
-                text="love the new campaign, count me in!",
-                created_at=NOW,
-                received_at=NOW,
-                visibility="public",
-            ),
+        classified(
+            "v3",
+            "facebook",
+            "fb:post:1:9",
+            "9",
+            "love the new campaign, count me in!",
             support_classification(category="marketing", intent="campaign", priority="P4"),
         ),
     ]
