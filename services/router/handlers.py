@@ -141,7 +141,7 @@ def _routings(part: _Part, attached: Sequence[Attached]) -> list[tuple[CaseRoute
     for event, decision, draft, case in zip(part.events, part.decisions, part.drafts, attached, strict=True):
         decision = follow_pin(decision, case.pinned_queue)
         tags = [*decision.tags, LINKED] if case.linked else list(decision.tags)
-        # The draft was validated; what the case adds is typed already, so construct without validating.
+        # The draft's values are typed already (see draft_routing), and so is what the case adds.
         routed = trusted(
             RoutedCase,
             **{
@@ -195,16 +195,12 @@ async def _route_in_parts(
     events: Sequence[MessageClassified], deps: Deps, rules: RuleSet, now: datetime
 ) -> list[tuple[CaseRouted, bool]]:
     count = (len(events) + ATTACH_PART - 1) // ATTACH_PART
-    ready: list[_Part] = []
-    more = asyncio.Event()
+    ready: asyncio.Queue[_Part] = asyncio.Queue()
     outputs: list[tuple[CaseRouted, bool]] = []
 
     async def attach_in_order() -> None:
-        for index in range(count):
-            while len(ready) <= index:
-                more.clear()
-                await more.wait()
-            part = ready[index]
+        for _ in range(count):
+            part = await ready.get()
             attached = await deps.cases.attach_many(part.attachments, deps.window_seconds, now)
             outputs.extend(_routings(part, attached))
 
@@ -213,8 +209,7 @@ async def _route_in_parts(
         for start in range(0, len(events), ATTACH_PART):
             if attacher.done():
                 break  # it failed: awaiting it below raises its exception
-            ready.append(_prepare(events[start : start + ATTACH_PART], deps, rules, now))
-            more.set()
+            ready.put_nowait(_prepare(events[start : start + ATTACH_PART], deps, rules, now))
             for _ in range(ATTACH_TURNS):
                 await asyncio.sleep(0)
         await attacher
