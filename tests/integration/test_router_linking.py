@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -240,22 +241,13 @@ class FailingStore:
 
 async def test_a_part_that_fails_fails_the_whole_poll_and_counts_nothing(redis: Redis, key_prefix: str):
     routed: list[RoutedCase] = []
-    store = FailingStore(RedisCaseStore(redis, key_prefix), fail_on=2)
-    deps = Deps(
-        cases=store, rules=lambda: RULES, window_seconds=3600, clock=lambda: NOW, on_routed=routed.append
-    )
+    deps = replace(make_deps(redis, key_prefix, Linked()), on_routed=routed.append)
+    store = FailingStore(deps.cases, fail_on=2)
     with pytest.raises(ConnectionError):
-        await route_messages(poll(4 * handlers.ATTACH_PART), deps)
+        await route_messages(poll(4 * handlers.ATTACH_PART), replace(deps, cases=store))
     assert routed == []
     assert store.calls == 2  # the parts after the failed one are not attached
     # Read again, the poll routes every message, those of the part attached before the failure included.
-    deps = Deps(
-        cases=RedisCaseStore(redis, key_prefix),
-        rules=lambda: RULES,
-        window_seconds=3600,
-        clock=lambda: NOW,
-        on_routed=routed.append,
-    )
     again = await route_messages(poll(4 * handlers.ATTACH_PART), deps)
     assert len(again) == len(routed) == 4 * handlers.ATTACH_PART
 
