@@ -260,9 +260,28 @@ def member_of(firing: tuple[str, str, str]) -> str:
 
 
 def send_signal(instances: list[Instance], sig: signal.Signals) -> None:
-    """Send a signal to each instance's process."""
+    """Send a signal to each instance's process; return once a SIGSTOP has stopped each of them.
+
+    A signal is delivered when the kernel next schedules the process, not when `kill` returns: read at
+    once, Redis could still show a frozen instance's claims that it went on to publish and forget.
+    """
     for instance in instances:
         os.kill(instance.popen.pid, sig)
+    if sig == signal.SIGSTOP:
+        for instance in instances:
+            wait_stopped(instance.popen.pid)
+
+
+def wait_stopped(pid: int, timeout: float = 5.0) -> None:
+    """Wait until the process is stopped (state T in /proc/PID/stat)."""
+    deadline = time.monotonic() + timeout
+    stat = Path(f"/proc/{pid}/stat")
+    while time.monotonic() < deadline:
+        # The state follows the parenthesised command name, which may itself hold spaces.
+        if stat.read_text().rpartition(")")[2].split()[0] in ("T", "t"):
+            return
+        time.sleep(0.0005)
+    raise AssertionError(f"process {pid} did not stop within {timeout} s")
 
 
 async def crash_while_claiming(
