@@ -7,7 +7,11 @@ Three yardsticks, all zero-shot (the shipped model is trained only on the projec
 - complaint detection on the whole Preotiuc-Pietro et al. (ACL 2019) corpus (3,449 tweets, macro-F1; the
   paper's best is 79 with in-domain 10-fold cross-validation, transformers later about 87), and on its
   1,974 brand-addressed tweets;
-- complaint detection on our labelled English and French sets.
+- complaint detection on our labelled English and French sets;
+- what a contact centre sees (test split): each labelled message routed by the shipped rules
+  (`services/router/rules.yaml`, at 10:00 on a Wednesday): how many real support messages land in the
+  marketing queue (a customer left waiting in public), how many marketing ones in customer service, and
+  how many go to the review queue (below the rules' `review_below_confidence`) instead.
 
 The labelled sets are split by a hash of the row into a development third (where errors may be read to
 improve the corpus) and a test two thirds (reported, never read one by one); both are printed.
@@ -16,11 +20,13 @@ improve the corpus) and a test two thirds (reported, never read one by one); bot
     .venv/bin/python bench/classifier_eval.py --model DIR             # an artefact from `switchboard train`
     .venv/bin/python bench/classifier_eval.py --train services/classifier/corpus other.jsonl
     .venv/bin/python bench/classifier_eval.py --errors dev            # print the dev set's errors
+    .venv/bin/python bench/classifier_eval.py --review-below 0.55 0.7  # the routed rates at other thresholds
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -35,12 +41,24 @@ from classifier import model as lexicon_model
 from classifier.choice import LEARNED, LEXICON, load_classifier
 from classifier.examples import CORPUS, Inbound, read_examples
 from classifier.learning import train
-from switchboard.contract import Classification, default_visibility
+from router.rules import RuleSet, load_rules
+from switchboard.contract import (
+    Author,
+    Channel,
+    Classification,
+    ClassifiedMessage,
+    Message,
+    Queue,
+    default_visibility,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # The channel each source's messages arrived on, as ingest would have normalised them.
 CHANNEL = {"fr-perfume-ecommerce-chat-intents": "chat"}
 TARGETS = {"en_category": 0.88, "fr_category": 0.82, "preotiuc_complaint": 0.79}
+SHIPPED_RULES = Path(__file__).resolve().parent.parent / "services" / "router" / "rules.yaml"
+# A weekday in business hours (Europe/Paris), so the shipped rules' after-hours rules stay out of it.
+ROUTED_AT = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
 Predict = Callable[[Sequence[Inbound]], list[Classification]]
 
@@ -107,9 +125,46 @@ def score_labelled(items: list[realdata.Labelled], predicted: list[Classificatio
     }
 
 
+def as_routed(items: list[realdata.Labelled], predicted: list[Classification], rules: RuleSet) -> dict:
+    """Route each labelled message by the rules and count where the real support and marketing ones land."""
+    queues: dict[str, dict[str, int]] = {"support": {}, "marketing": {}}
+    for k, (item, classification) in enumerate(zip(items, predicted, strict=True)):
+        channel = Channel(inbound(item.dataset, item.text).channel)
+        message = Message(
+            message_id=f"eval-{k}",
+            channel=channel,
+            external_id=str(item.id),
+            conversation_id=f"eval-{k}",
+            author=Author(id=f"eval-author-{k}"),
+            text=item.text,
+            created_at=ROUTED_AT,
+            received_at=ROUTED_AT,
+            visibility=default_visibility(channel),
+        )
+        queue = rules.decide(
+            ClassifiedMessage(message=message, classification=classification), ROUTED_AT
+        ).queue
+        landed = queues[item.category]
+        landed[queue.value] = landed.get(queue.value, 0) + 1
+    support, marketing = sum(queues["support"].values()), sum(queues["marketing"].values())
+    return {
+        "support_n": support,
+        "marketing_n": marketing,
+        "queues": queues,
+        "support_to_marketing": queues["support"].get(Queue.MARKETING.value, 0) / max(1, support),
+        "marketing_to_customer_service": queues["marketing"].get(Queue.CUSTOMER_SERVICE.value, 0)
+        / max(1, marketing),
+        "to_review": (
+            queues["support"].get(Queue.REVIEW.value, 0) + queues["marketing"].get(Queue.REVIEW.value, 0)
+        )
+        / max(1, support + marketing),
+    }
+
+
 def evaluate(predict: Predict) -> dict:
     """Run every yardstick with one predictor."""
     report: dict = {}
+    rules = load_rules(SHIPPED_RULES)
     for name, file in (("en", "en_tweets.jsonl"), ("fr", "fr_messages.jsonl")):
         items = realdata.load(realdata.LABELS / file)
         predicted = predict([inbound(i.dataset, i.text) for i in items])
@@ -124,6 +179,8 @@ def evaluate(predict: Predict) -> dict:
                 ("sure", lambda i: not i.unsure),
             )
         }
+        test = [(i, p) for i, p in zip(items, predicted, strict=True) if not realdata.is_dev(i)]
+        report[name]["routed_test"] = as_routed([i for i, _ in test], [p for _, p in test], rules)
         report[name]["_errors"] = [
             {
                 "dataset": i.dataset,
@@ -188,6 +245,21 @@ def render(reports: dict[str, dict], versions: dict[str, str]) -> str:
         "Preotiuc random tweets called support (lower is better)",
         lambda r: r["preotiuc"]["support_share_of_random_tweets"],
     )
+    for lang in ("en", "fr"):
+        routed = reports[names[0]][lang]["routed_test"]
+        label = (
+            f"{lang} test routed by the shipped rules "
+            f"({routed['support_n']} support, {routed['marketing_n']} marketing)"
+        )
+        row(
+            f"{label}: support put in marketing",
+            lambda r, lang=lang: r[lang]["routed_test"]["support_to_marketing"],
+        )
+        row(
+            f"{label}: marketing put in customer service",
+            lambda r, lang=lang: r[lang]["routed_test"]["marketing_to_customer_service"],
+        )
+        row(f"{label}: sent to review", lambda r, lang=lang: r[lang]["routed_test"]["to_review"])
     lines.append("")
     for n in names:
         for lang in ("en", "fr"):
@@ -214,6 +286,25 @@ def print_errors(report: dict, part: str) -> None:
             print(f"[{where}] {item.text[:200]!r}")
 
 
+def print_review_curve(report: dict, thresholds: list[float]) -> None:
+    """Print where the labelled messages land with other review thresholds in the shipped rules."""
+    rules = load_rules(SHIPPED_RULES)
+    print("\nrouted by the shipped rules with another review_below_confidence (split, threshold):")
+    for lang in ("en", "fr"):
+        items, predicted = report[lang]["_items"]
+        for split, keep in (("dev", realdata.is_dev), ("test", lambda i: not realdata.is_dev(i))):
+            kept = [(i, p) for i, p in zip(items, predicted, strict=True) if keep(i)]
+            for threshold in thresholds:
+                at = dataclasses.replace(rules, review_below_confidence=threshold)
+                r = as_routed([i for i, _ in kept], [p for _, p in kept], at)
+                print(
+                    f"  {lang} {split:<4} {threshold:.2f}: support put in marketing "
+                    f"{r['support_to_marketing']:.3f}, marketing put in customer service "
+                    f"{r['marketing_to_customer_service']:.3f}, sent to review {r['to_review']:.3f} "
+                    f"(n={r['support_n']}+{r['marketing_n']})"
+                )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Evaluate the chosen model and the lexicon baseline; print and write the report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -221,6 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", nargs="*", help="train on these corpus files or directories instead")
     parser.add_argument("--no-baseline", action="store_true", help="skip the lexicon baseline")
     parser.add_argument("--errors", choices=("dev", "all"), help="print the model's category errors")
+    parser.add_argument(
+        "--review-below",
+        type=float,
+        nargs="+",
+        metavar="T",
+        help="also route the labelled sets with these review thresholds instead of the shipped rules' one",
+    )
     args = parser.parse_args(argv)
     predict, version = predictor(args.model, args.train)
     models = {"model": (predict, version)}
@@ -235,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     if args.errors:
         print_errors(reports["model"], args.errors)
+    if args.review_below:
+        print_review_curve(reports["model"], args.review_below)
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS / f"classifier-{stamp}.json"
