@@ -21,6 +21,7 @@ improve the corpus) and a test two thirds (reported, never read one by one); bot
     .venv/bin/python bench/classifier_eval.py --train services/classifier/corpus other.jsonl
     .venv/bin/python bench/classifier_eval.py --errors dev            # print the dev set's errors
     .venv/bin/python bench/classifier_eval.py --review-below 0.55 0.7  # the routed rates at other thresholds
+    .venv/bin/python bench/classifier_eval.py --review-marketing-below 0.9  # a threshold for marketing only
 """
 
 from __future__ import annotations
@@ -286,23 +287,41 @@ def print_errors(report: dict, part: str) -> None:
             print(f"[{where}] {item.text[:200]!r}")
 
 
-def print_review_curve(report: dict, thresholds: list[float]) -> None:
-    """Print where the labelled messages land with other review thresholds in the shipped rules."""
-    rules = load_rules(SHIPPED_RULES)
-    print("\nrouted by the shipped rules with another review_below_confidence (split, threshold):")
+def print_review_curve(report: dict, variants: list[tuple[str, RuleSet]]) -> None:
+    """Print where the labelled messages land, on both splits, with each variant of the shipped rules."""
+    print("\nrouted by variants of the shipped rules (split, variant):")
     for lang in ("en", "fr"):
         items, predicted = report[lang]["_items"]
         for split, keep in (("dev", realdata.is_dev), ("test", lambda i: not realdata.is_dev(i))):
             kept = [(i, p) for i, p in zip(items, predicted, strict=True) if keep(i)]
-            for threshold in thresholds:
-                at = dataclasses.replace(rules, review_below_confidence=threshold)
-                r = as_routed([i for i, _ in kept], [p for _, p in kept], at)
+            for label, rules in variants:
+                r = as_routed([i for i, _ in kept], [p for _, p in kept], rules)
                 print(
-                    f"  {lang} {split:<4} {threshold:.2f}: support put in marketing "
+                    f"  {lang} {split:<4} {label}: support put in marketing "
                     f"{r['support_to_marketing']:.3f}, marketing put in customer service "
                     f"{r['marketing_to_customer_service']:.3f}, sent to review {r['to_review']:.3f} "
                     f"(n={r['support_n']}+{r['marketing_n']})"
                 )
+
+
+def review_variants(both: list[float] | None, marketing: list[float] | None) -> list[tuple[str, RuleSet]]:
+    """Return the shipped rules with other review thresholds: for both categories, or for marketing only."""
+    rules = load_rules(SHIPPED_RULES)
+    variants = [
+        (
+            f"review below {t:.2f}",
+            dataclasses.replace(rules, review_below_confidence=t, review_marketing_below_confidence=None),
+        )
+        for t in both or ()
+    ]
+    variants += [
+        (
+            f"review below {rules.review_below_confidence:.2f}, marketing below {t:.2f}",
+            dataclasses.replace(rules, review_marketing_below_confidence=t),
+        )
+        for t in marketing or ()
+    ]
+    return variants
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -319,6 +338,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="T",
         help="also route the labelled sets with these review thresholds instead of the shipped rules' one",
     )
+    parser.add_argument(
+        "--review-marketing-below",
+        type=float,
+        nargs="+",
+        metavar="T",
+        help="also route them with these thresholds for messages the model calls marketing only",
+    )
     args = parser.parse_args(argv)
     predict, version = predictor(args.model, args.train)
     models = {"model": (predict, version)}
@@ -333,8 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     if args.errors:
         print_errors(reports["model"], args.errors)
-    if args.review_below:
-        print_review_curve(reports["model"], args.review_below)
+    if args.review_below or args.review_marketing_below:
+        variants = review_variants(args.review_below, args.review_marketing_below)
+        print_review_curve(reports["model"], variants)
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS / f"classifier-{stamp}.json"

@@ -187,6 +187,9 @@ class RulesFile(Spec):
     version: Literal[1]
     timezone: Zone = "UTC"
     review_below_confidence: float = Field(ge=0.0, le=1.0)
+    # The threshold for a message the model would hand to marketing, when it differs: a complaint
+    # wrongly left with marketing waits in public, so that hand-off may ask for more confidence.
+    review_marketing_below_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     lists: dict[Name, NamedList] = {}
     rules: list[Rule] = Field(min_length=1)
     default: Defaults
@@ -478,6 +481,14 @@ class RuleSet:
     index: dict[tuple[str, str, bool], tuple[_Rule, ...]]
     # The category, or "review" when unsure -> where a message goes when no rule matched.
     fallback: dict[str, _Route]
+    # Below it a message the model calls marketing is unsure (review_below_confidence when None).
+    review_marketing_below_confidence: float | None = None
+
+    def unsure_below(self, category: str) -> float:
+        """Return the confidence under which a message of this category goes to review."""
+        if category == "marketing" and self.review_marketing_below_confidence is not None:
+            return self.review_marketing_below_confidence
+        return self.review_below_confidence
 
     def decide(self, classified: ClassifiedMessage, now: datetime) -> Decision:
         """Route a message: the first rule that matches, else review when unsure, else the category default.
@@ -485,7 +496,7 @@ class RuleSet:
         `now` is the moment of routing (time rules test it); a naive datetime is taken as UTC.
         """
         c = classified.classification
-        unsure = c.confidence < self.review_below_confidence
+        unsure = c.confidence < self.unsure_below(c.category)
         tags = _BASE_TAGS[c.is_complaint, unsure]
         rules = self.index[c.category, c.intent, unsure]
         if rules:
@@ -505,6 +516,7 @@ class RuleSet:
             "hash": self.digest,
             "timezone": self.spec.timezone,
             "review_below_confidence": self.review_below_confidence,
+            "review_marketing_below_confidence": self.unsure_below("marketing"),
             "rules": [r.name for r in self.spec.rules],
             "applies_to_unsure": [r.name for r in self.spec.rules if r.applies_to_unsure],
             "lists": list(self.spec.lists),
@@ -533,4 +545,6 @@ def _compile(spec: RulesFile, digest: str) -> RuleSet:
         "marketing": _Route.of("default", spec.default.marketing),
         "review": _Route.of("low-confidence", Route(queue=Queue.REVIEW)),
     }
-    return RuleSet(spec, digest, spec.review_below_confidence, index, fallback)
+    return RuleSet(
+        spec, digest, spec.review_below_confidence, index, fallback, spec.review_marketing_below_confidence
+    )

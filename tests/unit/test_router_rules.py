@@ -314,6 +314,34 @@ def test_a_message_at_the_threshold_is_not_unsure():
     assert rules.decide(make(confidence=0.5), NOON).rule == "all-x"
 
 
+def test_a_message_the_model_calls_marketing_may_need_more_confidence_than_a_support_one():
+    text = HEAD.replace(
+        "review_below_confidence: 0.5\n",
+        "review_below_confidence: 0.5\nreview_marketing_below_confidence: 0.9\n",
+    )
+    rules = parse_rules(
+        text + "rules:\n  - {name: all-x, when: {channel: x}, queue: customer-service}\n" + DEFAULT
+    )
+
+    praise = rules.decide(make(category="marketing", intent="praise", confidence=0.85), NOON)
+    sure_praise = rules.decide(make(category="marketing", intent="praise", confidence=0.9), NOON)
+    complaint = rules.decide(make(category="support", confidence=0.6), NOON)
+    unsure_complaint = rules.decide(make(category="support", confidence=0.49), NOON)
+
+    assert (praise.queue, praise.rule, praise.tags) == (Queue.REVIEW, "low-confidence", ("unsure",))
+    assert sure_praise.rule == "all-x"
+    assert complaint.rule == "all-x"
+    assert unsure_complaint.rule == "low-confidence"
+    assert rules.describe()["review_marketing_below_confidence"] == 0.9
+    # Without it, one threshold for both.
+    assert (
+        ruleset("  - {name: all-x, when: {channel: x}, queue: marketing}\n").describe()[
+            "review_marketing_below_confidence"
+        ]
+        == 0.5
+    )
+
+
 def test_a_rule_that_applies_to_unsure_messages_is_tried_before_review():
     rules = ruleset(
         "  - {name: plain, when: {channel: x}, queue: marketing}\n"
@@ -420,6 +448,13 @@ def test_every_mistake_of_a_file_is_reported_at_once():
         (
             HEAD.replace("0.5", "1.5") + "rules:\n" + GOOD + DEFAULT,
             "review_below_confidence: Input should be",
+        ),
+        (
+            HEAD.replace("lists:", "review_marketing_below_confidence: -0.1\nlists:")
+            + "rules:\n"
+            + GOOD
+            + DEFAULT,
+            "review_marketing_below_confidence: Input should be",
         ),
         (HEAD.replace("lists:", "list:") + "rules:\n" + GOOD + DEFAULT, "list: unknown field"),
         (HEAD + "rules:\n" + GOOD + DEFAULT.replace("customer-service", "cs"), "default.support.queue"),
