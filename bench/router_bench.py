@@ -288,11 +288,20 @@ def conversations(count: int, tag: str, rng: random.Random) -> list[Conversation
     return out
 
 
+# The confidence under which the shipped rules send a message of each category to review.
+_SHIPPED = parse_rules(SHIPPED_RULES.read_text(encoding="utf-8"), "bundled routing rules")
+UNSURE_BELOW = {category: _SHIPPED.unsure_below(category) for category in ("support", "marketing")}
+
+
 def classification(
     intent: str, language: str, visibility: str, text: str, rng: random.Random
 ) -> Classification:
-    """Return a plausible classification of a message about `intent`, unsure about one time in seven."""
+    """Return a plausible classification of a message about `intent`, unsure about one time in seven.
+
+    Unsure means below the shipped rules' review threshold for the category (marketing asks for more).
+    """
     category = "support" if intent in SUPPORT_INTENTS else "marketing"
+    threshold = UNSURE_BELOW[category]
     if intent == "praise":
         sentiment = "positive"
     elif rng.random() < NEGATIVE.get(intent, 0.25 if category == "support" else 0.1):
@@ -316,7 +325,7 @@ def classification(
         sentiment_score=round(rng.uniform(*score), 3),
         priority=priority,
         reply_privately=category == "support" and visibility == "public",
-        confidence=round(rng.uniform(0.30, 0.549) if unsure else rng.uniform(0.55, 0.99), 3),
+        confidence=round(rng.uniform(0.30, threshold - 0.001) if unsure else rng.uniform(threshold, 0.99), 3),
         model_version="bench-0",
         explanation=rng.sample(text.split(), min(3, len(text.split()))),
     )
