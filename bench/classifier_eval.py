@@ -31,6 +31,7 @@ import dataclasses
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +43,7 @@ from classifier import model as lexicon_model
 from classifier.choice import LEARNED, LEXICON, load_classifier
 from classifier.examples import CORPUS, Inbound, read_examples
 from classifier.learning import train
-from router.rules import RuleSet, load_rules
+from router.rules import SHIPPED_RULES, RuleSet, load_rules
 from switchboard.contract import (
     Author,
     Channel,
@@ -57,7 +58,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # The channel each source's messages arrived on, as ingest would have normalised them.
 CHANNEL = {"fr-perfume-ecommerce-chat-intents": "chat"}
 TARGETS = {"en_category": 0.88, "fr_category": 0.82, "preotiuc_complaint": 0.79}
-SHIPPED_RULES = Path(__file__).resolve().parent.parent / "services" / "router" / "rules.yaml"
 # A weekday in business hours (Europe/Paris), so the shipped rules' after-hours rules stay out of it.
 ROUTED_AT = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
@@ -128,7 +128,7 @@ def score_labelled(items: list[realdata.Labelled], predicted: list[Classificatio
 
 def as_routed(items: list[realdata.Labelled], predicted: list[Classification], rules: RuleSet) -> dict:
     """Route each labelled message by the rules and count where the real support and marketing ones land."""
-    queues: dict[str, dict[str, int]] = {"support": {}, "marketing": {}}
+    queues: dict[str, Counter[str]] = {"support": Counter(), "marketing": Counter()}
     for k, (item, classification) in enumerate(zip(items, predicted, strict=True)):
         channel = Channel(inbound(item.dataset, item.text).channel)
         message = Message(
@@ -145,19 +145,16 @@ def as_routed(items: list[realdata.Labelled], predicted: list[Classification], r
         queue = rules.decide(
             ClassifiedMessage(message=message, classification=classification), ROUTED_AT
         ).queue
-        landed = queues[item.category]
-        landed[queue.value] = landed.get(queue.value, 0) + 1
-    support, marketing = sum(queues["support"].values()), sum(queues["marketing"].values())
+        queues[item.category][queue.value] += 1
+    support, marketing = queues["support"].total(), queues["marketing"].total()
     return {
         "support_n": support,
         "marketing_n": marketing,
-        "queues": queues,
-        "support_to_marketing": queues["support"].get(Queue.MARKETING.value, 0) / max(1, support),
-        "marketing_to_customer_service": queues["marketing"].get(Queue.CUSTOMER_SERVICE.value, 0)
+        "queues": {category: dict(landed) for category, landed in queues.items()},
+        "support_to_marketing": queues["support"][Queue.MARKETING.value] / max(1, support),
+        "marketing_to_customer_service": queues["marketing"][Queue.CUSTOMER_SERVICE.value]
         / max(1, marketing),
-        "to_review": (
-            queues["support"].get(Queue.REVIEW.value, 0) + queues["marketing"].get(Queue.REVIEW.value, 0)
-        )
+        "to_review": (queues["support"] + queues["marketing"])[Queue.REVIEW.value]
         / max(1, support + marketing),
     }
 

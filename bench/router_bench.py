@@ -288,9 +288,9 @@ def conversations(count: int, tag: str, rng: random.Random) -> list[Conversation
     return out
 
 
+SHIPPED = parse_rules(SHIPPED_RULES.read_text(encoding="utf-8"), "bundled routing rules")
 # The confidence under which the shipped rules send a message of each category to review.
-_SHIPPED = parse_rules(SHIPPED_RULES.read_text(encoding="utf-8"), "bundled routing rules")
-UNSURE_BELOW = {category: _SHIPPED.unsure_below(category) for category in ("support", "marketing")}
+UNSURE_BELOW = {category: SHIPPED.unsure_below(category) for category in ("support", "marketing")}
 
 
 def classification(
@@ -1115,7 +1115,7 @@ async def main_async(args: argparse.Namespace, redis_url: str, bootstrap: str) -
     settle_heap()
     say = lambda line: print(line, flush=True)  # noqa: E731
     redis = Redis.from_url(redis_url)
-    rules = parse_rules(SHIPPED_RULES.read_text(encoding="utf-8"), "bundled routing rules")
+    rules = SHIPPED
     run = Run(
         bootstrap,
         redis_url,
