@@ -8,6 +8,8 @@ Three yardsticks, all zero-shot (the shipped model is trained only on the projec
   paper's best is 79 with in-domain 10-fold cross-validation, transformers later about 87), and on its
   1,974 brand-addressed tweets;
 - complaint detection on our labelled English and French sets;
+- the behaviour checks (`services/classifier/behaviour.yaml`): the labelling guide's rules as short
+  written messages, and perturbations (a link, an emoji, "thanks") that must not change the category;
 - what a contact centre sees (test split): each labelled message routed by the shipped rules
   (`services/router/rules.yaml`, at 10:00 on a Wednesday): how many real support messages land in the
   marketing queue (a customer left waiting in public), how many marketing ones in customer service, and
@@ -39,6 +41,7 @@ from pathlib import Path
 import realdata
 from sklearn.metrics import confusion_matrix, f1_score
 
+from classifier import behaviour
 from classifier import model as lexicon_model
 from classifier.choice import LEARNED, LEXICON, load_classifier
 from classifier.examples import CORPUS, Inbound, read_examples
@@ -206,6 +209,7 @@ def evaluate(predict: Predict) -> dict:
         )
         / max(1, sum(d.startswith("random") for _, _, d in rows)),
     }
+    report["behaviour"] = behaviour.summary(behaviour.check(predict, behaviour.load(), ""))
     return report
 
 
@@ -258,6 +262,15 @@ def render(reports: dict[str, dict], versions: dict[str, str]) -> str:
             lambda r, lang=lang: r[lang]["routed_test"]["marketing_to_customer_service"],
         )
         row(f"{label}: sent to review", lambda r, lang=lang: r[lang]["routed_test"]["to_review"])
+    checks = reports[names[0]]["behaviour"]
+    row(
+        f"behaviour checks failed (of {checks['cases']}, lower is better)",
+        lambda r: r["behaviour"]["failure_rate"],
+    )
+    row(
+        f"behaviour perturbations that flipped a right answer (of about {checks['perturbed']})",
+        lambda r: r["behaviour"]["flip_rate"],
+    )
     lines.append("")
     for n in names:
         for lang in ("en", "fr"):

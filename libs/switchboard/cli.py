@@ -134,6 +134,7 @@ def classify(args: argparse.Namespace) -> int:
 
 def train_model(args: argparse.Namespace) -> int:
     """Train the learned classifier on labelled JSON lines and write a versioned model directory."""
+    from classifier import behaviour
     from classifier.artefact import save
     from classifier.examples import CORPUS, read_examples
     from classifier.learning import train
@@ -150,23 +151,41 @@ def train_model(args: argparse.Namespace) -> int:
         scores = ", ".join(f"{head} {f1:.3f}" for head, f1 in model.evaluation["macro_f1"].items())
         held, ece = model.evaluation["size"], model.evaluation["category_ece"]
         print(f"held out {held}: macro-F1 {scores}; category calibration error {ece:.3f}")
+    checked = behaviour.check(model.classify_many, behaviour.load(), model.version)
+    print(
+        f"behaviour checks: {checked.failed.total()} of {checked.cases.total()} cases failed, perturbations "
+        f"flipped {checked.flipped.total()} of {checked.tried.total()} (`switchboard evaluate --behaviour`)"
+    )
     return 0
 
 
 def evaluate_model(args: argparse.Namespace) -> int:
-    """Print a model's per-class scores, confusion matrices and calibration on labelled JSON lines."""
-    from classifier.artefact import load
-    from classifier.evaluation import Baseline, evaluate, render
+    """Print a model's per-class scores, confusion matrices and calibration on labelled JSON lines, and
+    its behaviour checks (`classifier/behaviour.yaml`) when asked."""
+    from classifier import behaviour
+    from classifier.choice import LEARNED, load_model
+    from classifier.config import Settings
+    from classifier.evaluation import evaluate, render
     from classifier.examples import read_examples
 
+    if not args.data and not args.behaviour:
+        print("cannot evaluate: give --data FILE..., --behaviour, or both", file=sys.stderr)
+        return 2
     try:
-        examples = read_examples(args.data)
+        examples = read_examples(args.data) if args.data else []
         # ArtefactError is a ValueError: a damaged or mismatching artefact is reported, not raised.
-        model = Baseline() if args.model == "lexicon" else load(args.model)
+        model = load_model(args.model, Settings().model_cache if args.model == LEARNED else None)
     except ValueError as exc:
         print(f"cannot evaluate: {exc}", file=sys.stderr)
         return 1
-    print(render(evaluate(model, examples)))
+    if examples:
+        print(render(evaluate(model, examples)))
+    if args.behaviour:
+        print(
+            behaviour.render(
+                behaviour.check(model.classify_many, behaviour.load(), model.version), show=args.show
+            )
+        )
     return 0
 
 
@@ -242,11 +261,18 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate", help="print per-class scores, confusion matrices and calibration on labelled JSON lines"
     )
     p_evaluate.add_argument(
-        "--model", required=True, help="a directory from `switchboard train`, or `lexicon`"
+        "--model",
+        required=True,
+        help="a directory from `switchboard train`, `learned` (shipped) or `lexicon`",
     )
+    p_evaluate.add_argument("--data", nargs="+", type=Path, help="labelled .jsonl files or folders")
     p_evaluate.add_argument(
-        "--data", nargs="+", required=True, type=Path, help="labelled .jsonl files or folders"
+        "--behaviour",
+        action="store_true",
+        help="run the behaviour checks: the labelling guide's rules as short messages, and perturbations "
+        "(a link, an emoji, 'thanks') that must not change the category",
     )
+    p_evaluate.add_argument("--show", type=int, default=10, help="failing behaviour cases to print")
     p_corrections = sub.add_parser(
         "corrections",
         help="export agents' corrections (cases moved between customer service and marketing) as "
