@@ -144,4 +144,9 @@ def is_dev(item: Labelled) -> bool:
     Decided by a hash of the row, so the split is fixed: corpus work may look at dev errors only; the
     test two thirds are reported, never inspected one by one.
     """
-    return int(hashlib.sha256(f"{item.dataset}/{item.id}".encode()).hexdigest(), 16) % 3 == 0
+    return is_dev_row(item.dataset, item.id)
+
+
+def is_dev_row(dataset: str, row_id: str) -> bool:
+    """Tell whether the row `row_id` of `dataset` is in the development third (see `is_dev`)."""
+    return int(hashlib.sha256(f"{dataset}/{row_id}".encode()).hexdigest(), 16) % 3 == 0
