@@ -150,3 +150,40 @@ def is_dev(item: Labelled) -> bool:
 def is_dev_row(dataset: str, row_id: str) -> bool:
     """Tell whether the row `row_id` of `dataset` is in the development third (see `is_dev`)."""
     return int(hashlib.sha256(f"{dataset}/{row_id}".encode()).hexdigest(), 16) % 3 == 0
+
+
+# The other decisions' yardsticks (bench/classifier_fields.py): each source's own labels, used as they are.
+
+
+def airline_sentiment(datasets: Path = DATASETS) -> list[tuple[str, str]]:
+    """Return the 14,640 tweets to US airlines as (text, sentiment), the crowd's label in our words."""
+    path = datasets / "twitter-us-airline-sentiment" / "Airline-Sentiment-2-w-AA.csv"
+    return [(row["text"], row["airline_sentiment"]) for row in _dict_rows(path)]
+
+
+def xci(datasets: Path = DATASETS) -> list[tuple[str, str, int]]:
+    """Return X-CI (Singh et al. 2023) as (text, sentiment, complaint severity 0-4; 0 = no complaint)."""
+    path = datasets / "xci-singh2023" / "X-CI_Dataset.csv"
+    return [(row["tweet"], row["sentiment"].lower(), int(row["Severity"])) for row in _dict_rows(path)]
+
+
+def deft2017(split: str = "test", datasets: Path = DATASETS) -> list[tuple[str, str]]:
+    """Return a split of the DEFT 2017 French tweets (UMSAB copy) as (text, sentiment)."""
+    folder = datasets / "fr-deft2017-sentiment-umsab"
+    texts = read_text(folder / f"{split}_text.txt").split("\n")
+    labels = read_text(folder / f"{split}_labels.txt").split()
+    names = {"0": "negative", "1": "neutral", "2": "positive"}
+    if len(labels) != len(texts):
+        raise ValueError(f"DEFT 2017 {split}: {len(texts)} texts for {len(labels)} labels")
+    return [(text, names[label]) for text, label in zip(texts, labels, strict=True)]
+
+
+def kecht_topics(datasets: Path = DATASETS) -> list[tuple[str, str, set[str]]]:
+    """Return the 600 first tweets to Amazon, Apple and Spotify support as (tweet id, text, hand-labelled
+    topics)."""
+    rows = []
+    for path in sorted((datasets / "twcs-labelled-kecht2021").glob("*.csv")):
+        for row in _dict_rows(path):
+            topics = {name for name, value in list(row.items())[10:] if value.strip() not in ("", "0", "0.0")}
+            rows.append((row["tweet_id"], row["text"], topics))
+    return rows
