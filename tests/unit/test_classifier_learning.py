@@ -368,3 +368,16 @@ def test_report_numbers_match_a_hand_computed_example():
     text = evaluation.render(report)
     assert "category: accuracy 0.600, macro-F1 0.583" in text
     assert "expected calibration error 0.330" in text
+
+
+def test_complaint_yields_to_a_topic_the_cues_name_clearly():
+    """The guide gives `complaint` only when no narrower support intent fits."""
+
+    def intent_of(text: str) -> str:
+        return learning._narrower_topic(learning._parse(text).cues)
+
+    assert intent_of("the app keeps crashing with an error, not working at all") == "technical"
+    assert intent_of("mon colis n'est toujours pas arrivé, numéro de suivi introuvable") == "delivery"
+    # No topic, or only a pre-purchase question's words: the complaint stays a complaint.
+    assert intent_of("worst service ever, absolutely pathetic") == "complaint"
+    assert intent_of("how much is it, do you have it in stock? unacceptable") == "complaint"
