@@ -25,6 +25,7 @@ improve the corpus) and a test two thirds (reported, never read one by one); bot
     .venv/bin/python bench/classifier_eval.py --review-below 0.55 0.7  # the routed rates at other thresholds
     .venv/bin/python bench/classifier_eval.py --review-marketing-below 0.9  # a threshold for marketing only
     .venv/bin/python bench/classifier_eval.py --corrections  # what agents' corrections would buy (~30 s)
+    .venv/bin/python bench/classifier_eval.py --train DIR --against learned  # more than chance?
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from pathlib import Path
 import realdata
 from sklearn.metrics import confusion_matrix, f1_score
 
-from classifier import behaviour
+from classifier import behaviour, evaluation
 from classifier import model as lexicon_model
 from classifier.choice import LEARNED, LEXICON, load_classifier
 from classifier.examples import CORPUS, Example, Inbound, read_examples
@@ -201,6 +202,7 @@ def evaluate(predict: Predict) -> dict:
     gold = [c for _, c, _ in rows]
     pred = [p.is_complaint for p in predicted]
     report["preotiuc"] = {
+        "_decisions": (gold, pred),
         "n": len(rows),
         "complaint_macro_f1": macro_f1(gold, pred),
         "brand_n": len(brand),
@@ -348,6 +350,25 @@ def simulate_corrections(report: dict, corpus: list[Example]) -> None:
         print(f"  {label} ({len(lines)} lines): {', '.join(scores)}")
 
 
+def print_paired(reports: dict[str, dict], versions: dict[str, str]) -> None:
+    """Print, message by message, where the model and the one it is compared with are right."""
+    print("\npaired against the current model (category, then complaints on Preotiuc):")
+    for lang in ("en", "fr"):
+        (items, new), (_, old) = reports["model"][lang]["_items"], reports["against"][lang]["_items"]
+        for split, keep in (("dev", True), ("test", False)):
+            kept = [k for k, item in enumerate(items) if realdata.is_dev(item) == keep]
+            result = evaluation.paired(
+                [items[k].category for k in kept],
+                [new[k].category for k in kept],
+                [old[k].category for k in kept],
+                (versions["model"], versions["against"]),
+            )
+            print(f"[{lang} {split}] " + evaluation.render_paired(result).replace("\n", "\n  "))
+    (gold, new), (_, old) = (reports[n]["preotiuc"]["_decisions"] for n in ("model", "against"))
+    result = evaluation.paired(gold, new, old, (versions["model"], versions["against"]))
+    print("[Preotiuc complaints] " + evaluation.render_paired(result).replace("\n", "\n  "))
+
+
 def review_variants(both: list[float] | None, marketing: list[float] | None) -> list[tuple[str, RuleSet]]:
     """Return the shipped rules with other review thresholds: for both categories, or for marketing only."""
     rules = load_rules(SHIPPED_RULES)
@@ -383,6 +404,12 @@ def main(argv: list[str] | None = None) -> int:
         help="also route the labelled sets with these review thresholds instead of the shipped rules' one",
     )
     parser.add_argument(
+        "--against",
+        metavar="MODEL",
+        help="compare message by message with this model (learned, lexicon or a directory), with "
+        "McNemar's exact test: is the difference more than chance?",
+    )
+    parser.add_argument(
         "--corrections",
         action="store_true",
         help="also retrain with the development third fed back as agents' corrections (not shipped)",
@@ -397,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     predict, version = predictor(args.model, args.train)
     models = {"model": (predict, version)}
+    if args.against:
+        models["against"] = predictor(args.against, None)
     if not args.no_baseline:
         models["lexicon"] = predictor(LEXICON, None)
     reports, versions = {}, {}
@@ -408,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     if args.errors:
         print_errors(reports["model"], args.errors)
+    if args.against:
+        print_paired(reports, versions)
     if args.corrections:
         simulate_corrections(reports["model"], read_examples(args.train or [CORPUS]))
     if args.review_below or args.review_marketing_below:
@@ -418,8 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     path = RESULTS / f"classifier-{stamp}.json"
     clean = {n: {k: v for k, v in r.items()} for n, r in reports.items()}
     for r in clean.values():
-        for lang in ("en", "fr"):
-            r[lang] = {k: v for k, v in r[lang].items() if k != "_items"}
+        for part in ("en", "fr", "preotiuc"):
+            r[part] = {k: v for k, v in r[part].items() if not k.startswith("_")}
     path.write_text(
         json.dumps(
             {"command": " ".join(sys.argv), "versions": versions, "corpus": str(CORPUS), "reports": clean},

@@ -165,21 +165,31 @@ def evaluate_model(args: argparse.Namespace) -> int:
     from classifier import behaviour
     from classifier.choice import LEARNED, load_model
     from classifier.config import Settings
-    from classifier.evaluation import evaluate, render
+    from classifier.evaluation import compare, evaluate, render, render_paired
     from classifier.examples import read_examples
 
     if not args.data and not args.behaviour:
         print("cannot evaluate: give --data FILE..., --behaviour, or both", file=sys.stderr)
         return 2
+    if args.against and not args.data:
+        print("cannot evaluate: --against compares two models on --data FILE...", file=sys.stderr)
+        return 2
+    cache = Settings().model_cache
     try:
         examples = read_examples(args.data) if args.data else []
         # ArtefactError is a ValueError: a damaged or mismatching artefact is reported, not raised.
-        model = load_model(args.model, Settings().model_cache if args.model == LEARNED else None)
+        model = load_model(args.model, cache if args.model == LEARNED else None)
+        current = (
+            load_model(args.against, cache if args.against == LEARNED else None) if args.against else None
+        )
     except ValueError as exc:
         print(f"cannot evaluate: {exc}", file=sys.stderr)
         return 1
     if examples:
         print(render(evaluate(model, examples)))
+    if examples and current is not None:
+        print()
+        print(render_paired(compare(model, current, examples)))
     if args.behaviour:
         print(
             behaviour.render(
@@ -266,6 +276,12 @@ def main(argv: list[str] | None = None) -> int:
         help="a directory from `switchboard train`, `learned` (shipped) or `lexicon`",
     )
     p_evaluate.add_argument("--data", nargs="+", type=Path, help="labelled .jsonl files or folders")
+    p_evaluate.add_argument(
+        "--against",
+        metavar="MODEL",
+        help="the model in force (a directory, `learned` or `lexicon`): count, message by message, where "
+        "each is right on --data, with McNemar's exact test",
+    )
     p_evaluate.add_argument(
         "--behaviour",
         action="store_true",

@@ -6,6 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from scipy.stats import binomtest
+from sklearn.metrics import f1_score
+
 from classifier.choice import Lexicon
 from classifier.examples import Example, Inbound
 from switchboard.contract import MARKETING_INTENTS, SUPPORT_INTENTS, Classification
@@ -145,6 +148,74 @@ def evaluate(model: Classifier, examples: Sequence[Example]) -> Report:
     predicted = model.classify_many([Inbound.of(e) for e in examples])
     version = predicted[0].model_version if predicted else getattr(model, "version", "")
     return score(examples, predicted, version)
+
+
+@dataclass(frozen=True, slots=True)
+class Paired:
+    """Two models' category decisions on the same labelled messages, counted message by message."""
+
+    candidate: str
+    current: str
+    size: int
+    both_right: int
+    only_candidate_right: int
+    only_current_right: int
+    both_wrong: int
+    macro_f1: tuple[float, float]
+    # McNemar's exact test: how likely a split at least this uneven of the messages exactly one model
+    # got right would be if the two models were equally good.
+    p_value: float
+
+
+def compare(candidate: Classifier, current: Classifier, examples: Sequence[Example]) -> Paired:
+    """Decide the examples with both models and count where each is right, for a paired verdict.
+
+    Two macro-F1 figures on a few hundred messages differ by a point or two by chance; the messages on
+    which the models disagree say whether the difference is more than that.
+    """
+    items = [Inbound.of(e) for e in examples]
+    new, old = candidate.classify_many(items), current.classify_many(items)
+    versions = (new[0].model_version, old[0].model_version) if examples else ("", "")
+    return paired(
+        [e.category for e in examples], [p.category for p in new], [p.category for p in old], versions
+    )
+
+
+def paired(gold: Sequence, new: Sequence, old: Sequence, versions: tuple[str, str]) -> Paired:
+    """Count, label by label, where a candidate's and the current model's decisions are right."""
+    right_new = [p == g for p, g in zip(new, gold, strict=True)]
+    right_old = [p == g for p, g in zip(old, gold, strict=True)]
+    only_new = sum(a and not b for a, b in zip(right_new, right_old, strict=True))
+    only_old = sum(b and not a for a, b in zip(right_new, right_old, strict=True))
+    both = sum(a and b for a, b in zip(right_new, right_old, strict=True))
+    discordant = only_new + only_old
+    p_value = binomtest(min(only_new, only_old), discordant, 0.5).pvalue if discordant else 1.0
+    f1 = (
+        float(f1_score(gold, new, average="macro", zero_division=0)),
+        float(f1_score(gold, old, average="macro", zero_division=0)),
+    )
+    wrong = len(gold) - both - discordant
+    return Paired(*versions, len(gold), both, only_new, only_old, wrong, f1, float(p_value))
+
+
+def render_paired(paired: Paired) -> str:
+    """Write the paired comparison and what it allows one to conclude."""
+    gained = paired.only_candidate_right - paired.only_current_right
+    verdict = (
+        "the difference is unlikely to be chance (p < 0.05)"
+        if paired.p_value < 0.05
+        else "a difference this size is within chance (p >= 0.05): no evidence either is better here"
+    )
+    return "\n".join(
+        [
+            f"candidate {paired.candidate} against current {paired.current} on {paired.size} messages",
+            f"  category macro-F1: candidate {paired.macro_f1[0]:.3f}, current {paired.macro_f1[1]:.3f}",
+            f"  both right {paired.both_right}, both wrong {paired.both_wrong}; only the candidate right "
+            f"{paired.only_candidate_right}, only the current right {paired.only_current_right} "
+            f"({gained:+d} messages for the candidate)",
+            f"  McNemar's exact test p = {paired.p_value:.3f}: {verdict}",
+        ]
+    )
 
 
 def summary(report: Report) -> dict:

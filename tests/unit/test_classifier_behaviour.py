@@ -122,3 +122,22 @@ def test_switchboard_evaluate_runs_the_checks_on_any_model(capsys: pytest.Captur
     # Without labelled data or the checks there is nothing to evaluate: said, not a traceback.
     assert main(["evaluate", "--model", "lexicon"]) == 2
     assert "give --data" in capsys.readouterr().err
+
+
+def test_switchboard_evaluate_compares_a_candidate_with_the_model_in_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from switchboard.cli import main
+
+    data = tmp_path / "labelled.jsonl"
+    data.write_text(
+        '{"text": "my parcel never arrived, where is it?", "language": "en", "category": "support"}\n'
+        '{"text": "love the new collection, gorgeous", "language": "en", "category": "marketing"}\n',
+        encoding="utf-8",
+    )
+    assert main(["evaluate", "--model", "lexicon", "--against", "lexicon", "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "candidate lexicon-0.1.0 against current lexicon-0.1.0 on 2 messages" in out
+    assert "McNemar's exact test p = 1.000" in out
+    assert main(["evaluate", "--model", "lexicon", "--against", "lexicon", "--behaviour"]) == 2
+    assert "--against compares two models on --data" in capsys.readouterr().err

@@ -381,3 +381,24 @@ def test_complaint_yields_to_a_topic_the_cues_name_clearly():
     # No topic, or only a pre-purchase question's words: the complaint stays a complaint.
     assert intent_of("worst service ever, absolutely pathetic") == "complaint"
     assert intent_of("how much is it, do you have it in stock? unacceptable") == "complaint"
+
+
+def test_a_paired_comparison_counts_message_by_message_and_tests_the_split():
+    gold = [labelled("support", "delivery")] * 12 + [labelled("marketing", "praise")] * 8
+    current = [decision(e.category, e.intent, 0.9) for e in gold]
+    # The candidate gets the first 10 support messages wrong: 10 discordant pairs, all for the current.
+    candidate = [decision("marketing", "praise", 0.9)] * 10 + current[10:]
+    paired = evaluation.compare(Fixed(candidate), Fixed(current), gold)
+    assert (paired.both_right, paired.only_candidate_right, paired.only_current_right, paired.both_wrong) == (
+        10,
+        0,
+        10,
+        0,
+    )
+    # McNemar's exact test: 10 of 10 discordant pairs one way, two-sided p = 2 / 2**10.
+    assert paired.p_value == pytest.approx(2 / 1024)
+    assert paired.macro_f1[1] == 1.0 > paired.macro_f1[0]
+    assert "unlikely to be chance" in evaluation.render_paired(paired)
+    # One message apart is within chance, whatever the F1 figures say.
+    close = evaluation.compare(Fixed([candidate[0], *current[1:]]), Fixed(current), gold)
+    assert close.p_value == 1.0 and "within chance" in evaluation.render_paired(close)
