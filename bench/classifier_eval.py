@@ -366,7 +366,7 @@ def print_paired(reports: dict[str, dict], versions: dict[str, str]) -> None:
             print(f"[{lang} {split}] " + evaluation.render_paired(result).replace("\n", "\n  "))
     (gold, new), (_, old) = (reports[n]["preotiuc"]["_decisions"] for n in ("model", "against"))
     result = evaluation.paired(gold, new, old, (versions["model"], versions["against"]))
-    print("[Preotiuc complaints] " + evaluation.render_paired(result).replace("\n", "\n  "))
+    print("[Preotiuc] " + evaluation.render_paired(result, "complaint").replace("\n", "\n  "))
 
 
 def review_variants(both: list[float] | None, marketing: list[float] | None) -> list[tuple[str, RuleSet]]:

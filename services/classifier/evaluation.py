@@ -198,8 +198,8 @@ def paired(gold: Sequence, new: Sequence, old: Sequence, versions: tuple[str, st
     return Paired(*versions, len(gold), both, only_new, only_old, wrong, f1, float(p_value))
 
 
-def render_paired(paired: Paired) -> str:
-    """Write the paired comparison and what it allows one to conclude."""
+def render_paired(paired: Paired, decision: str = "category") -> str:
+    """Write the paired comparison of one decision and what it allows one to conclude."""
     gained = paired.only_candidate_right - paired.only_current_right
     verdict = (
         "the difference is unlikely to be chance (p < 0.05)"
@@ -209,7 +209,7 @@ def render_paired(paired: Paired) -> str:
     return "\n".join(
         [
             f"candidate {paired.candidate} against current {paired.current} on {paired.size} messages",
-            f"  category macro-F1: candidate {paired.macro_f1[0]:.3f}, current {paired.macro_f1[1]:.3f}",
+            f"  {decision} macro-F1: candidate {paired.macro_f1[0]:.3f}, current {paired.macro_f1[1]:.3f}",
             f"  both right {paired.both_right}, both wrong {paired.both_wrong}; only the candidate right "
             f"{paired.only_candidate_right}, only the current right {paired.only_current_right} "
             f"({gained:+d} messages for the candidate)",
