@@ -106,11 +106,12 @@ def shipped():
 
 
 def test_the_shipped_model_passes_the_behaviour_checks(shipped):
-    """A regression guard: measured 2026-12-07, before the emoji round, 6 of 390 cases failed (1.5%) and
-    perturbations flipped 79 of 2958 right answers (2.7%); the lexicon baseline fails 8.5% and flips 4.1%."""
+    """A regression guard: measured 2026-12-07, 6 of 390 cases failed (1.5%) and perturbations flipped 19
+    of 2958 right answers (0.6%; 2.7% before the eleventh corpus round, written for the emojis that
+    flipped them); the lexicon baseline fails 8.5% and flips 4.1%."""
     report = behaviour.check(shipped.classify_many, behaviour.load(), shipped.version)
     assert report.failure_rate <= 0.03, behaviour.render(report)
-    assert report.flip_rate <= 0.04, behaviour.render(report)
+    assert report.flip_rate <= 0.02, behaviour.render(report)
 
 
 def test_switchboard_evaluate_runs_the_checks_on_any_model(capsys: pytest.CaptureFixture[str]):
