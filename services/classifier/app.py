@@ -55,6 +55,8 @@ def create_app(settings: Settings | None = None, load: Callable[[str], BatchMode
             )
             log.info("%s model %s from %s", role, holders[role].version, spec)
     live, shadow = holders[LIVE], holders.get(SHADOW)
+    if shadow is not None:
+        metrics.expect_judgements()
     deps = handlers.Deps(
         model=lambda: live.model,
         shadow=lambda: shadow.model if shadow is not None else None,
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None, load: Callable[[str], BatchMode
         on_compared=metrics.compared,
         on_shadow_failed=metrics.shadow_failed,
         on_corrected=metrics.corrected,
+        on_judged=metrics.judged_correction,
     )
     retention = settings.corrections_retention_days * 86400
     checks: dict = {}

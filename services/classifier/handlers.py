@@ -13,6 +13,7 @@ from classifier.store import Correction, CorrectionStore
 from switchboard.contract import (
     CaseRouted,
     Category,
+    Channel,
     Classification,
     ClassifiedMessage,
     Message,
@@ -20,6 +21,7 @@ from switchboard.contract import (
     MessageReceived,
     Queue,
     Topic,
+    default_visibility,
     derive_id,
     event_type,
 )
@@ -53,6 +55,8 @@ class Deps:
     corrections: CorrectionStore | None = None
     # A new correction: the category the model gave, the one the person chose.
     on_corrected: Callable[[str, str], None] = lambda _from, _to: None
+    # With a shadow: whether each model (`live`, `shadow`) had the category the person chose.
+    on_judged: Callable[[str, bool], None] = lambda _role, _right: None
 
 
 def inbound(message: Message) -> Inbound:
@@ -139,10 +143,34 @@ async def record_corrections(events: Sequence[CaseRouted], deps: Deps) -> list[l
     """Keep every reassignment among these routings as a labelled example; ignore every other routing."""
     found = [c for event in events if (c := correction_of(event)) is not None]
     if found and deps.corrections is not None:
-        for correction, new in zip(found, await deps.corrections.record_many(found), strict=True):
-            if new:
-                deps.on_corrected(correction.model_category, correction.category)
+        recorded = [c for c, new in zip(found, await deps.corrections.record_many(found), strict=True) if new]
+        for correction in recorded:
+            deps.on_corrected(correction.model_category, correction.category)
+        shadow = deps.shadow()
+        if recorded and shadow is not None:
+            judge_shadow(shadow, recorded, deps)
     return [[] for _ in events]
+
+
+def judge_shadow(shadow: BatchModel, corrections: Sequence[Correction], deps: Deps) -> None:
+    """Let the shadow decide the corrected messages, and count which model had the person's category.
+
+    The live model's answer is the one the routing carried (it decided when the message came in); the
+    shadow decides now. Side by side on the same corrections, the two counts say whether the candidate
+    would have been right where people had to step in: the labelled signal a promotion needs.
+    """
+    items = [Inbound(c.text, c.channel, default_visibility(Channel(c.channel))) for c in corrections]
+    try:
+        decisions = shadow.classify_many(items)
+        if len(decisions) != len(items):
+            raise ValueError(f"{len(decisions)} decisions for {len(items)} corrections")
+    except Exception:
+        deps.on_shadow_failed()
+        log.warning("shadow model failed on %d corrections", len(items), exc_info=True)
+        return
+    for correction, decision in zip(corrections, decisions, strict=True):
+        deps.on_judged(LIVE, correction.model_category == correction.category)
+        deps.on_judged(SHADOW, decision.category == correction.category)
 
 
 def handler_table(deps: Deps):

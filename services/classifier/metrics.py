@@ -77,12 +77,25 @@ class ClassifierMetrics:
         for from_category in ("support", "marketing"):
             for to_category in ("support", "marketing"):
                 self.corrections.labels(from_category, to_category)
+        self.judged = Counter(
+            "switchboard_classifier_corrections_judged",
+            "Corrections recorded while a shadow ran, by model and by whether it had the category the "
+            "person chose (live: its decision when the message came in; shadow: its decision then).",
+            ["role", "verdict"],
+            registry=registry,
+        )
         self._child = Children()
 
     def expect_reloads(self, role: str) -> None:
         """Show a role's reload series at zero from the start, so an alert sees their first increase."""
         for outcome in ("loaded", "rejected"):
             self.reloads.labels(role, outcome)
+
+    def expect_judgements(self) -> None:
+        """Show the judged-corrections series at zero from the start, when a shadow runs."""
+        for role in ("live", "shadow"):
+            for verdict in ("right", "wrong"):
+                self.judged.labels(role, verdict)
 
     def reloaded(self, role: str, outcome: str) -> None:
         """Count one reload."""
@@ -124,3 +137,7 @@ class ClassifierMetrics:
     def corrected(self, from_category: str, to_category: str) -> None:
         """Count a correction: the category the model gave and the one a person chose."""
         self.corrections.labels(from_category, to_category).inc()
+
+    def judged_correction(self, role: str, right: bool) -> None:
+        """Count whether a model had the category a person chose for a corrected message."""
+        self.judged.labels(role, "right" if right else "wrong").inc()

@@ -152,7 +152,15 @@ async def test_the_classifier_classifies_batches_and_picks_up_a_retrained_model_
             return [json.loads(line) async for line in store.export() if moved.message_id in line]
 
         (line,) = await eventually(kept, timeout=60)
-        scraped = (await api.get("/metrics")).text
+
+        async def judged() -> str | None:
+            # The shadow (the lexicon) judges the correction right after it is recorded.
+            text = (await api.get("/metrics")).text
+            return (
+                text if 'corrections_judged_total{role="shadow",verdict="' in text and _judged(text) else None
+            )
+
+        scraped = await eventually(judged, timeout=30)
 
     assert (line["category"], line["model_version"]) == ("marketing", second_version)
     assert (line["text"], line["model_category"]) == (moved.text, decided[moved.message_id].category)
@@ -167,6 +175,23 @@ async def test_the_classifier_classifies_batches_and_picks_up_a_retrained_model_
         f'switchboard_classifier_corrections_total{{from_category="{decided_by}",to_category="marketing"}}'
     )
     assert counted in scraped and f"{counted} 0.0" not in scraped
+    # One correction judged for each model: the live one by the category it had given.
+    live_verdict = "right" if decided_by == "marketing" else "wrong"
+    judged = _judged(scraped)
+    assert judged.get(("live", live_verdict)) == 1.0 and sum(judged.values()) == 2.0, judged
+
+
+def _judged(scraped: str) -> dict[tuple[str, str], float]:
+    """Return the judged-corrections counters that are above zero, by (role, verdict)."""
+    found = {}
+    for line in scraped.splitlines():
+        if line.startswith("switchboard_classifier_corrections_judged_total{"):
+            labels, value = line.rsplit(" ", 1)
+            role = labels.split('role="')[1].split('"')[0]
+            verdict = labels.split('verdict="')[1].split('"')[0]
+            if float(value) > 0:
+                found[role, verdict] = float(value)
+    return found
 
 
 async def _changed(read, old: str) -> bool:

@@ -283,3 +283,63 @@ async def test_without_a_store_nothing_is_recorded_but_the_routings_are_still_co
         assert await handler.handle([routed(Queue.CUSTOMER_SERVICE)]) == [[]]
     assert Topic.CASES_REVIEW.value not in table
     assert moves == []
+
+
+class Says:
+    """A shadow model that gives one category to every message, and remembers what it was shown."""
+
+    version = "shadow-fake"
+
+    def __init__(self, category: str) -> None:
+        self.category, self.seen = category, []
+
+    def classify_many(self, items):
+        self.seen += [(i.text, i.channel, i.visibility) for i in items]
+        intent = "praise" if self.category == "marketing" else "delivery"
+        return [decision(self.category, intent) for _ in items]
+
+
+class Verdicts(list):
+    def __call__(self, role: str, right: bool) -> None:
+        self.append((role, right))
+
+
+async def test_with_a_shadow_each_new_correction_says_which_model_had_the_persons_category():
+    store, verdicts, shadow = FakeCorrections(), Verdicts(), Says("support")
+    deps = handlers.Deps(corrections=store, shadow=lambda: shadow, on_judged=verdicts)
+    event = routed(Queue.CUSTOMER_SERVICE)  # the live model had said marketing
+    await handlers.record_corrections([event], deps)
+    assert verdicts == [("live", False), ("shadow", True)]
+    # The shadow saw the message as the channel gave it.
+    assert shadow.seen == [(event.data.text, "instagram", "public")]
+    # A redelivery is judged once, like it is counted once.
+    await handlers.record_corrections([event], deps)
+    assert len(verdicts) == 2
+    # Moved back to marketing later: the live model's marketing was right after all, the shadow's not.
+    await handlers.record_corrections([routed(Queue.MARKETING, minutes=5)], deps)
+    assert verdicts[2:] == [("live", True), ("shadow", False)]
+
+
+async def test_a_shadow_that_fails_on_corrections_is_counted_and_the_correction_is_still_kept():
+    class Broken:
+        def classify_many(self, items):
+            raise RuntimeError("boom")
+
+    store, verdicts, moves, failures = FakeCorrections(), Verdicts(), Moves(), []
+    deps = handlers.Deps(
+        corrections=store,
+        shadow=lambda: Broken(),
+        on_judged=verdicts,
+        on_corrected=moves,
+        on_shadow_failed=lambda: failures.append(1),
+    )
+    await handlers.record_corrections([routed(Queue.CUSTOMER_SERVICE)], deps)
+    assert "m1" in store.kept and moves == [("marketing", "support")]
+    assert verdicts == [] and failures == [1]
+
+
+async def test_without_a_shadow_no_correction_is_judged():
+    store, verdicts = FakeCorrections(), Verdicts()
+    deps = handlers.Deps(corrections=store, on_judged=verdicts)
+    await handlers.record_corrections([routed(Queue.CUSTOMER_SERVICE)], deps)
+    assert "m1" in store.kept and verdicts == []
