@@ -134,7 +134,6 @@ def classify(args: argparse.Namespace) -> int:
 
 def train_model(args: argparse.Namespace) -> int:
     """Train the learned classifier on labelled JSON lines and write a versioned model directory."""
-    from classifier import behaviour
     from classifier.artefact import save
     from classifier.examples import CORPUS, read_examples
     from classifier.learning import train
@@ -147,15 +146,17 @@ def train_model(args: argparse.Namespace) -> int:
         return 1
     directory = save(model, args.out)
     print(f"trained {model.version} on {len(examples)} examples into {directory}")
-    if model.evaluation:
-        scores = ", ".join(f"{head} {f1:.3f}" for head, f1 in model.evaluation["macro_f1"].items())
-        held, ece = model.evaluation["size"], model.evaluation["category_ece"]
+    measured = model.evaluation or {}
+    if "macro_f1" in measured:
+        scores = ", ".join(f"{head} {f1:.3f}" for head, f1 in measured["macro_f1"].items())
+        held, ece = measured["size"], measured["category_ece"]
         print(f"held out {held}: macro-F1 {scores}; category calibration error {ece:.3f}")
-    checked = behaviour.check(model.classify_many, behaviour.load(), model.version)
-    print(
-        f"behaviour checks: {checked.failed.total()} of {checked.cases.total()} cases failed, perturbations "
-        f"flipped {checked.flipped.total()} of {checked.tried.total()} (`switchboard evaluate --behaviour`)"
-    )
+    if "behaviour" in measured:
+        checked = measured["behaviour"]
+        print(
+            f"behaviour checks: {checked['failed']} of {checked['cases']} cases failed, perturbations "
+            f"flipped {checked['flipped']} of {checked['perturbed']} (`switchboard evaluate --behaviour`)"
+        )
     return 0
 
 

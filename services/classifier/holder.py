@@ -189,4 +189,6 @@ class ModelHolder:
             "loaded_at": loaded.loaded_at.isoformat() if loaded else None,
             "digest": loaded.stamp.meta if loaded and loaded.stamp else None,
             "last_error": self.last_error,
+            # What the model was measured at when trained: held-out scores and the behaviour checks.
+            "evaluation": getattr(loaded.model, "evaluation", None) if loaded else None,
         }

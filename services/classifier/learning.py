@@ -16,8 +16,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
+from classifier import behaviour, evaluation
 from classifier import cues as cue_lexicon
-from classifier import evaluation
 from classifier.examples import INTENTS_OF, Example, Inbound, counts, data_hash, split
 from classifier.model import NORMALISATION, SUPPORT_TOPICS, TOPIC_THRESHOLD, Memo, normalise
 from switchboard.contract import Classification, trusted
@@ -488,12 +488,20 @@ def train(examples: Iterable[Example], seed: int = 0, *, holdout: float | None =
     """Train on every example; first score a twin trained without a held-out share drawn with `seed`.
 
     The fit itself draws nothing at random: the seed picks the held-out split whose scores the model
-    carries, and names the model. `holdout=0` skips that twin and its scores.
+    carries, and names the model. `holdout=0` skips that twin and its scores; the model carries its
+    behaviour checks' counts either way.
     """
     examples = list(examples)
     share = RECIPE["holdout"] if holdout is None else holdout
     model = _fit(examples, seed)
+    model.evaluation = {}
     if share:
         rest, held = split(examples, seed, share)
         model.evaluation = evaluation.summary(evaluation.evaluate(_fit(rest, seed), held))
+    # The model itself (not its twin) on the behaviour checks, a fraction of a second: `GET /v1/model`
+    # shows them with the held-out scores.
+    checked = behaviour.summary(behaviour.check(model.classify_many, behaviour.load(), model.version))
+    model.evaluation["behaviour"] = {
+        k: v for k, v in checked.items() if k not in ("model_version", "by_capability")
+    }
     return model

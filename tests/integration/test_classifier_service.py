@@ -137,6 +137,9 @@ async def test_the_classifier_classifies_batches_and_picks_up_a_retrained_model_
         await eventually(lambda: _changed(live_version, first_version), timeout=30)
         second_version = await live_version()
         assert second_version.startswith("tfidf-lr-") and second_version != first_version
+        # The model in force shows what it was measured at when trained, behaviour checks included.
+        measured = (await api.get("/v1/model")).json()["live"]["evaluation"]
+        assert measured["behaviour"]["cases"] > 0 and 0.0 <= measured["behaviour"]["flip_rate"] <= 1.0
 
         after = [received(*row) for row in TEXTS]
         decided = await classify(after)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from classifier import artefact, evaluation, learning
+from classifier import artefact, behaviour, evaluation, learning
 from classifier import model as baseline
 from classifier.examples import (
     INTENTS_OF,
@@ -132,6 +132,9 @@ def test_the_seed_picks_the_held_out_share_the_model_is_scored_on():
     assert scored.evaluation is not None
     assert scored.evaluation["size"] == len(split(examples, 0, 0.2)[1])
     assert split(examples, 0, 0.2) != split(examples, 1, 0.2)
+    # The model itself, not its twin, is put through the behaviour checks; a model this small fails many.
+    checked = scored.evaluation["behaviour"]
+    assert checked["cases"] == len(behaviour.load().cases) and 0 < checked["failed"] < checked["cases"]
 
 
 def test_a_head_with_a_single_label_cannot_be_trained():

@@ -344,6 +344,8 @@ async def test_the_model_endpoint_tells_the_version_source_and_load_time(api, sh
     assert body["live"]["version"] == "v1"
     assert body["live"]["source"] == str(shelf.root / "model")
     assert datetime.fromisoformat(body["live"]["loaded_at"]).tzinfo is not None
+    # These fakes were never measured; a trained model shows its held-out scores and behaviour checks.
+    assert "evaluation" in body["live"] and body["live"]["evaluation"] is None
     assert body.get("shadow") is None
 
 
