@@ -95,21 +95,31 @@ def run_shadow(
 ) -> None:
     """Let the shadow decide the same messages and compare; whatever it does, the live decisions stand."""
     started = time.perf_counter()
+    decisions = shadow_decisions(shadow, items, deps, "messages; the live decisions stand")
+    if decisions is not None:
+        deps.on_timed(SHADOW, time.perf_counter() - started)
+        deps.on_compared(live, decisions)
+
+
+def shadow_decisions(
+    shadow: BatchModel, items: Sequence[Inbound], deps: Deps, what: str
+) -> list[Classification] | None:
+    """Return the shadow's decisions on the items, or None, counted and logged, when it fails on them."""
     try:
         decisions = shadow.classify_many(items)
-        if len(decisions) != len(live):
-            raise ValueError(f"{len(decisions)} decisions for {len(live)} messages")
+        if len(decisions) != len(items):
+            raise ValueError(f"{len(decisions)} decisions for {len(items)} items")
     except Exception:
         deps.on_shadow_failed()
         log.warning(
-            "shadow model %s failed on %d messages; the live decisions stand",
+            "shadow model %s failed on %d %s",
             getattr(shadow, "version", "?"),
             len(items),
+            what,
             exc_info=True,
         )
-        return
-    deps.on_timed(SHADOW, time.perf_counter() - started)
-    deps.on_compared(live, decisions)
+        return None
+    return decisions
 
 
 async def classify_message(event: MessageReceived, deps: Deps) -> list[MessageClassified]:
@@ -160,13 +170,8 @@ def judge_shadow(shadow: BatchModel, corrections: Sequence[Correction], deps: De
     would have been right where people had to step in: the labelled signal a promotion needs.
     """
     items = [Inbound(c.text, c.channel, default_visibility(Channel(c.channel))) for c in corrections]
-    try:
-        decisions = shadow.classify_many(items)
-        if len(decisions) != len(items):
-            raise ValueError(f"{len(decisions)} decisions for {len(items)} corrections")
-    except Exception:
-        deps.on_shadow_failed()
-        log.warning("shadow model failed on %d corrections", len(items), exc_info=True)
+    decisions = shadow_decisions(shadow, items, deps, "corrections; they are kept unjudged")
+    if decisions is None:
         return
     for correction, decision in zip(corrections, decisions, strict=True):
         deps.on_judged(LIVE, correction.model_category == correction.category)
