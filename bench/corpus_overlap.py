@@ -33,9 +33,9 @@ CHUNK = 2000
 def real_texts() -> list[tuple[str, str]]:
     """Return every evaluated real message as (where, text)."""
     texts = []
-    for name in ("en_tweets.jsonl", "fr_messages.jsonl"):
+    for name in ("en_tweets.jsonl", "fr_messages.jsonl", "en_tweets_2.jsonl", "fr_messages_2.jsonl"):
         for item in realdata.load(realdata.LABELS / name):
-            split = "dev" if realdata.is_dev(item) else "test"
+            split = "dev" if realdata.is_dev(item) and "_2" not in name else "test"
             texts.append((f"{item.dataset}/{item.id} ({split})", item.text))
     texts += [(f"complaints-preotiuc2019 #{n}", text) for n, (text, _, _) in enumerate(realdata.preotiuc())]
     return texts
