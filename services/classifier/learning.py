@@ -45,8 +45,8 @@ RECIPE: dict = {
     # How the intent is decided after the head: `complaint` yields to a topic the cues name clearly
     # (`_narrower_topic`). Part of the recipe so that the model version says which decisions it makes.
     "intent_rule": "complaint-yields-to-clear-topic",
-    # A message the complaint head calls a complaint is support (`TrainedModel.classify_many`): shipped
-    # after a second labelled sample, drawn and labelled once the rule was written, measured it.
+    # A message the complaint head calls a complaint is support (`TrainedModel.classify_many`), decided
+    # on a second labelled sample drawn after the rule for shipping it was written.
     "complaint_is_support": True,
 }
 EXPLANATION_SIZE = 5

@@ -405,3 +405,18 @@ def test_a_paired_comparison_counts_message_by_message_and_tests_the_split():
     # One message apart is within chance, whatever the F1 figures say.
     close = evaluation.compare(Fixed([candidate[0], *current[1:]]), Fixed(current), gold)
     assert close.p_value == 1.0 and "within chance" in evaluation.render_paired(close)
+
+
+def test_a_message_the_complaint_head_calls_a_complaint_is_support(monkeypatch: pytest.MonkeyPatch):
+    """The guide: complaints are support. Forced heads: the category head says marketing for sure, the
+    complaint head says complaint for sure; the decision follows the complaint, as sure as it is."""
+    model = train(small_examples(), seed=0, holdout=0)
+    model._bias[model._columns["category"]] = -50.0  # the support logit: marketing, p(support) ~ 0
+    model._bias[model._columns["is_complaint"]] = 50.0  # the complaint logit: complaint, p ~ 1
+    item = [Inbound("whatever the words say", "x", "public")]
+    (decided,) = model.classify_many(item)
+    assert (decided.category, decided.is_complaint, decided.confidence) == ("support", True, 1.0)
+    assert decided.intent in INTENTS_OF["support"]
+    monkeypatch.setitem(learning.RECIPE, "complaint_is_support", False)
+    (unruled,) = model.classify_many(item)
+    assert (unruled.category, unruled.is_complaint) == ("marketing", False)
