@@ -11,21 +11,13 @@ from classifier import behaviour
 from classifier.examples import CORPUS, Inbound, read_examples
 from classifier.learning import train
 from switchboard.contract import Classification
+from switchboard.testing import support_classification
 
 
 def decided(category: str) -> Classification:
     """A decision whose category alone matters to the checks."""
-    return Classification(
-        category=category,
-        intent="chatter" if category == "marketing" else "complaint",
-        is_complaint=False,
-        language="en",
-        sentiment="neutral",
-        sentiment_score=0.0,
-        priority="P3",
-        reply_privately=False,
-        confidence=0.9,
-        model_version="hand-made",
+    return support_classification(
+        category=category, intent="chatter" if category == "marketing" else "complaint"
     )
 
 
