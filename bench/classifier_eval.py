@@ -1,6 +1,6 @@
 """Measure the classifier on real messages it was never trained on, against the lexicon baseline.
 
-Three yardsticks, all zero-shot (the shipped model is trained only on the project's own corpus):
+The yardsticks, all zero-shot (the shipped model is trained only on the project's own corpus):
 - marketing vs support on real English tweets to brands (`bench/labels/en_tweets.jsonl`, 750 labelled by
   reading each one) and real French messages (`bench/labels/fr_messages.jsonl`, 680: tweets to a telecom
   operator and live-chat turns of a perfume shop); macro-F1 over the two categories;
@@ -370,28 +370,31 @@ def simulate_corrections(report: dict, corpus: list[Example]) -> None:
 def print_paired(reports: dict[str, dict], versions: dict[str, str]) -> None:
     """Print, message by message, where the model and the one it is compared with are right."""
     print("\npaired against the current model (category, then complaints on Preotiuc):")
+    new, old = reports["model"], reports["against"]
+    runs = []  # (label, labelled items, candidate's decisions, current's decisions)
     for lang in ("en", "fr"):
-        (items, new), (_, old) = reports["model"][lang]["_items"], reports["against"][lang]["_items"]
+        (items, ours), (_, theirs) = new[lang]["_items"], old[lang]["_items"]
         for split, keep in (("dev", True), ("test", False)):
             kept = [k for k, item in enumerate(items) if realdata.is_dev(item) == keep]
-            result = evaluation.paired(
-                [items[k].category for k in kept],
-                [new[k].category for k in kept],
-                [old[k].category for k in kept],
-                (versions["model"], versions["against"]),
+            runs.append(
+                (
+                    f"{lang} {split}",
+                    [items[k] for k in kept],
+                    [ours[k] for k in kept],
+                    [theirs[k] for k in kept],
+                )
             )
-            print(f"[{lang} {split}] " + evaluation.render_paired(result).replace("\n", "\n  "))
-        if "_second" in reports["model"][lang]:
-            (more, new), (_, old) = reports["model"][lang]["_second"], reports["against"][lang]["_second"]
-            result = evaluation.paired(
-                [i.category for i in more],
-                [p.category for p in new],
-                [p.category for p in old],
-                (versions["model"], versions["against"]),
-            )
-            print(f"[{lang} second] " + evaluation.render_paired(result).replace("\n", "\n  "))
-    (gold, new), (_, old) = (reports[n]["preotiuc"]["_decisions"] for n in ("model", "against"))
-    result = evaluation.paired(gold, new, old, (versions["model"], versions["against"]))
+        if "_second" in new[lang]:
+            (more, ours), (_, theirs) = new[lang]["_second"], old[lang]["_second"]
+            runs.append((f"{lang} second", more, ours, theirs))
+    pairs = (versions["model"], versions["against"])
+    for label, items, ours, theirs in runs:
+        result = evaluation.paired(
+            [i.category for i in items], [p.category for p in ours], [p.category for p in theirs], pairs
+        )
+        print(f"[{label}] " + evaluation.render_paired(result).replace("\n", "\n  "))
+    (gold, ours), (_, theirs) = new["preotiuc"]["_decisions"], old["preotiuc"]["_decisions"]
+    result = evaluation.paired(gold, ours, theirs, pairs)
     print("[Preotiuc] " + evaluation.render_paired(result, "complaint").replace("\n", "\n  "))
 
 

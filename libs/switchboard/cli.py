@@ -164,7 +164,7 @@ def evaluate_model(args: argparse.Namespace) -> int:
     """Print a model's per-class scores, confusion matrices and calibration on labelled JSON lines, and
     its behaviour checks (`classifier/behaviour.yaml`) when asked."""
     from classifier import behaviour
-    from classifier.choice import LEARNED, load_model
+    from classifier.choice import load_model
     from classifier.config import Settings
     from classifier.evaluation import compare, evaluate, render, render_paired
     from classifier.examples import read_examples
@@ -175,14 +175,12 @@ def evaluate_model(args: argparse.Namespace) -> int:
     if args.against and not args.data:
         print("cannot evaluate: --against compares two models on --data FILE...", file=sys.stderr)
         return 2
-    cache = Settings().model_cache
+    cache = Settings().model_cache  # read for `learned` only
     try:
         examples = read_examples(args.data) if args.data else []
         # ArtefactError is a ValueError: a damaged or mismatching artefact is reported, not raised.
-        model = load_model(args.model, cache if args.model == LEARNED else None)
-        current = (
-            load_model(args.against, cache if args.against == LEARNED else None) if args.against else None
-        )
+        model = load_model(args.model, cache)
+        current = load_model(args.against, cache) if args.against else None
     except ValueError as exc:
         print(f"cannot evaluate: {exc}", file=sys.stderr)
         return 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -183,19 +184,18 @@ def compare(candidate: Classifier, current: Classifier, examples: Sequence[Examp
 
 def paired(gold: Sequence, new: Sequence, old: Sequence, versions: tuple[str, str]) -> Paired:
     """Count, label by label, where a candidate's and the current model's decisions are right."""
-    right_new = [p == g for p, g in zip(new, gold, strict=True)]
-    right_old = [p == g for p, g in zip(old, gold, strict=True)]
-    only_new = sum(a and not b for a, b in zip(right_new, right_old, strict=True))
-    only_old = sum(b and not a for a, b in zip(right_new, right_old, strict=True))
-    both = sum(a and b for a, b in zip(right_new, right_old, strict=True))
+    # (candidate right, current right) for every message.
+    tally = Counter((n == g, o == g) for n, o, g in zip(new, old, gold, strict=True))
+    only_new, only_old = tally[True, False], tally[False, True]
     discordant = only_new + only_old
     p_value = binomtest(min(only_new, only_old), discordant, 0.5).pvalue if discordant else 1.0
     f1 = (
         float(f1_score(gold, new, average="macro", zero_division=0)),
         float(f1_score(gold, old, average="macro", zero_division=0)),
     )
-    wrong = len(gold) - both - discordant
-    return Paired(*versions, len(gold), both, only_new, only_old, wrong, f1, float(p_value))
+    return Paired(
+        *versions, len(gold), tally[True, True], only_new, only_old, tally[False, False], f1, float(p_value)
+    )
 
 
 def render_paired(paired: Paired, decision: str = "category") -> str:
