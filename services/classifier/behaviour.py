@@ -72,11 +72,19 @@ class Report:
 
     model_version: str
     cases: Counter[tuple[str, str]] = field(default_factory=Counter)
-    failed: Counter[tuple[str, str]] = field(default_factory=Counter)
     tried: Counter[str] = field(default_factory=Counter)
-    flipped: Counter[str] = field(default_factory=Counter)
     failures: list[tuple[Case, str]] = field(default_factory=list)
     flips: list[tuple[str, Case, str]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> Counter[tuple[str, str]]:
+        """The failed cases per (capability, language)."""
+        return Counter((c.capability, c.language) for c, _ in self.failures)
+
+    @property
+    def flipped(self) -> Counter[str]:
+        """The flipped right answers per perturbation."""
+        return Counter(name for name, _, _ in self.flips)
 
     @property
     def failure_rate(self) -> float:
@@ -90,7 +98,11 @@ class Report:
 
 
 def load(path: Path = SUITE) -> Suite:
-    """Read and expand a behaviour file; refuse an unknown category, language or template slot."""
+    """Read and expand a behaviour file; refuse a category other than support or marketing.
+
+    Templates of the languages in `LANGUAGES` are expanded with each brand of their language; a
+    template slot other than `{brand}` raises KeyError.
+    """
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     brands = raw["brands"]
     cases = []
@@ -119,7 +131,6 @@ def check(classify_many: ClassifyMany, suite: Suite, model_version: str) -> Repo
     for case, category in zip(suite.cases, decided, strict=True):
         report.cases[case.capability, case.language] += 1
         if category != case.expect:
-            report.failed[case.capability, case.language] += 1
             report.failures.append((case, category))
     # A perturbation is judged on the cases the model got right: a flip is a decision it changed.
     varied = [
@@ -132,7 +143,6 @@ def check(classify_many: ClassifyMany, suite: Suite, model_version: str) -> Repo
     for (name, case), result in zip(varied, classify_many([_inbound(c) for _, c in varied]), strict=True):
         report.tried[name] += 1
         if result.category != case.expect:
-            report.flipped[name] += 1
             report.flips.append((name, case, result.category))
     return report
 
@@ -145,17 +155,18 @@ def copied(suite: Suite, texts: Iterable[str]) -> list[tuple[str, Case]]:
 
 def render(report: Report, show: int = 10) -> str:
     """Lay the report out as a table per capability, one line per perturbation, and a few failures."""
+    failed, flipped = report.failed, report.flipped
     lines = [
-        f"behaviour checks of {report.model_version}: {report.failed.total()} of {report.cases.total()} "
-        f"cases failed ({report.failure_rate:.1%}); perturbations flipped {report.flipped.total()} of "
+        f"behaviour checks of {report.model_version}: {failed.total()} of {report.cases.total()} "
+        f"cases failed ({report.failure_rate:.1%}); perturbations flipped {flipped.total()} of "
         f"{report.tried.total()} right answers ({report.flip_rate:.1%})",
         "",
         f"{'capability':<24}{'lang':<6}{'failed':>8}{'cases':>7}",
     ]
     for (capability, language), n in report.cases.items():
-        lines.append(f"{capability:<24}{language:<6}{report.failed[capability, language]:>8}{n:>7}")
+        lines.append(f"{capability:<24}{language:<6}{failed[capability, language]:>8}{n:>7}")
     lines += ["", f"{'perturbation':<24}{'flipped':>14}{'tried':>7}"]
-    lines += [f"{name:<24}{report.flipped[name]:>14}{n:>7}" for name, n in report.tried.items()]
+    lines += [f"{name:<24}{flipped[name]:>14}{n:>7}" for name, n in report.tried.items()]
     if show and report.failures:
         lines += ["", f"first {min(show, len(report.failures))} failures:"]
         lines += [
@@ -172,13 +183,14 @@ def render(report: Report, show: int = 10) -> str:
 
 def summary(report: Report) -> dict:
     """Return the report's figures as plain JSON-able values."""
+    failed = report.failed
     return {
         "model_version": report.model_version,
         "cases": report.cases.total(),
-        "failed": report.failed.total(),
+        "failed": failed.total(),
         "failure_rate": report.failure_rate,
         "by_capability": {
-            f"{capability}/{language}": [report.failed[capability, language], n]
+            f"{capability}/{language}": [failed[capability, language], n]
             for (capability, language), n in report.cases.items()
         },
         "perturbed": report.tried.total(),
