@@ -86,6 +86,33 @@ def _preotiuc(path: Path) -> Iterator[tuple[str, str]]:
             yield row[0], row[1]
 
 
+# Who writes in the Free tweets without being a customer: the brand's accounts, its football and TV-service
+# accounts, a news site and an outage-report bot (bench/labels/sample_fr.py). The labelled samples leave
+# them out.
+FREE_NOT_CUSTOMERS = frozenset(
+    {
+        "freebox",
+        "free",
+        "free_1337",
+        "universfreebox",
+        "groupeiliad",
+        "freefoot",
+        "oqeebyfree",
+        "freenewsactu",
+        "zoneadsl_panne",
+    }
+)
+# The perfume chat's turns its developer wrote (dialogue-management intents, and the made-up e-mail
+# addresses typed as entity examples in the "Rien" intent): not customers' words.
+PERFUME_DEV_INTENTS = frozenset({"Reset", "Oui", "Non", "Saluer"})
+_FAKE_EMAIL = re.compile(r"^[A-Za-z]+@[A-Za-z]+\.[a-z]{2,3}$")
+
+
+def real_perfume_turn(intent: str, text: str) -> bool:
+    """Tell whether a perfume-chat row is a real customer's turn, not one its developer wrote."""
+    return intent not in PERFUME_DEV_INTENTS and not (intent == "Rien" and _FAKE_EMAIL.match(text.strip()))
+
+
 # dataset -> (id, text) rows of one of its files
 READERS: dict[str, Callable[[Path], Iterator[tuple[str, str]]]] = {
     "twitter-us-airline-sentiment": _by_column("_unit_id"),

@@ -27,28 +27,16 @@ Both samples use one random.Random(20261206) (tweets first, then perfume); outpu
 import csv
 import json
 import random
-import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from realdata import DATASETS
+from realdata import DATASETS, FREE_NOT_CUSTOMERS, real_perfume_turn
 
 BASE = DATASETS
 OUT = Path(sys.argv[1] if len(sys.argv) > 1 else "fr_candidates.jsonl")
 rng = random.Random(20261206)
 
-BRAND_OR_NON_CUSTOMER = {
-    "freebox",
-    "free",
-    "free_1337",
-    "universfreebox",
-    "groupeiliad",
-    "freefoot",
-    "oqeebyfree",
-    "freenewsactu",
-    "zoneadsl_panne",
-}
 N_TWEETS, N_PERFUME = 480, 200
 
 # ---- tweets
@@ -57,7 +45,7 @@ with open(BASE / ds / fn, encoding="utf-8", newline="") as f:
     rows = list(csv.DictReader(f))
 pool, seen = [], set()
 for order, r in enumerate(rows):
-    if r["author"].strip().lower() in BRAND_OR_NON_CUSTOMER:
+    if r["author"].strip().lower() in FREE_NOT_CUSTOMERS:
         continue
     t = r["text"]
     if not t or not t.strip() or t in seen:
@@ -69,16 +57,12 @@ tweets = [c for _, c in sorted(rng.sample(pool, N_TWEETS), key=lambda x: x[0])]
 
 # ---- perfume chat
 ds2, fn2 = "fr-perfume-ecommerce-chat-intents", "nlu_allpmc_utterances.csv"
-DEV_INTENTS = {"Reset", "Oui", "Non", "Saluer"}
-FAKE_EMAIL = re.compile(r"^[A-Za-z]+@[A-Za-z]+\.[a-z]{2,3}$")
 with open(BASE / ds2 / fn2, encoding="utf-8", newline="") as f:
     rows2 = list(csv.DictReader(f))
 pool2, seen2 = [], set()
 for i, r in enumerate(rows2):  # i = 0-based data row number (header excluded)
     t = r["text"]
-    if r["intent"] in DEV_INTENTS:
-        continue
-    if r["intent"] == "Rien" and FAKE_EMAIL.match(t.strip()):
+    if not real_perfume_turn(r["intent"], t):
         continue
     if not t or not t.strip() or t in seen2:
         continue

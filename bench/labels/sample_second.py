@@ -17,7 +17,6 @@ import csv
 import io
 import json
 import random
-import re
 import sys
 from pathlib import Path
 
@@ -26,19 +25,6 @@ import realdata
 
 SEED = 20261207
 FIRST = {"en": "en_tweets.jsonl", "fr": "fr_messages.jsonl"}
-FREE_NOT_CUSTOMERS = {
-    "freebox",
-    "free",
-    "free_1337",
-    "universfreebox",
-    "groupeiliad",
-    "freefoot",
-    "oqeebyfree",
-    "freenewsactu",
-    "zoneadsl_panne",
-}
-PERFUME_DEV_INTENTS = {"Reset", "Oui", "Non", "Saluer"}
-FAKE_EMAIL = re.compile(r"^[A-Za-z]+@[A-Za-z]+\.[a-z]{2,3}$")
 
 
 def rows_of(dataset: str, file: str) -> list[tuple[str, str]]:
@@ -57,15 +43,15 @@ def sources(language: str) -> list[tuple[str, str, list[tuple[str, str]], int | 
     if language == "fr":
         ds, fn = "fr-freemobile-tweets", "free_tweet_export.csv"
         customers = {
-            r["tweet_id"] for r in columns(ds, fn) if r["author"].strip().lower() not in FREE_NOT_CUSTOMERS
+            r["tweet_id"]
+            for r in columns(ds, fn)
+            if r["author"].strip().lower() not in realdata.FREE_NOT_CUSTOMERS
         }
         ds2, fn2 = "fr-perfume-ecommerce-chat-intents", "nlu_allpmc_utterances.csv"
-        meta = columns(ds2, fn2)
         real = {
             str(i)
-            for i, r in enumerate(meta)
-            if r["intent"] not in PERFUME_DEV_INTENTS
-            and not (r["intent"] == "Rien" and FAKE_EMAIL.match(r["text"].strip()))
+            for i, r in enumerate(columns(ds2, fn2))
+            if realdata.real_perfume_turn(r["intent"], r["text"])
         }
         return [
             (ds, fn, [r for r in rows_of(ds, fn) if r[0] in customers], 480),
@@ -123,12 +109,9 @@ def sources(language: str) -> list[tuple[str, str, list[tuple[str, str]], int | 
 def main() -> int:
     """Draw the second sample of one language and write its candidates as JSON lines."""
     language, out = sys.argv[1], Path(sys.argv[2])
-    first = [
-        json.loads(line)
-        for line in (realdata.LABELS / FIRST[language]).read_text(encoding="utf-8").splitlines()
-    ]
-    taken = {(row["dataset"], row["id"]) for row in first}
-    seen = {t.text for t in realdata.load(realdata.LABELS / FIRST[language])}
+    first = realdata.load(realdata.LABELS / FIRST[language])
+    taken = {(item.dataset, item.id) for item in first}
+    seen = {item.text for item in first}
     rng = random.Random(SEED)
     drawn = []
     for dataset, file, rows, quota in sources(language):
