@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from classifier.choice import LIVE, SHADOW
 from switchboard.contract import Classification
 from switchboard.metrics import BATCH_BUCKETS, Children
 
@@ -93,7 +94,7 @@ class ClassifierMetrics:
 
     def expect_judgements(self) -> None:
         """Show the judged-corrections series at zero from the start, when a shadow runs."""
-        for role in ("live", "shadow"):
+        for role in (LIVE, SHADOW):
             for verdict in ("right", "wrong"):
                 self.judged.labels(role, verdict)
 
