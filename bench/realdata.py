@@ -59,7 +59,8 @@ def _dict_rows(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(read_text(path), newline="")))
 
 
-def _twacs(text: str) -> str:
+def clean_twacs(text: str) -> str:
+    """Strip a TwACS customer turn of its <cust__ ... __cust> markers and its runs of spaces."""
     text = re.sub(r"__cust>$", "", re.sub(r"^<cust__", "", text.strip()))
     return " ".join(text.split())
 
@@ -117,7 +118,7 @@ def real_perfume_turn(intent: str, text: str) -> bool:
 READERS: dict[str, Callable[[Path], Iterator[tuple[str, str]]]] = {
     "twitter-us-airline-sentiment": _by_column("_unit_id"),
     "twcs-labelled-kecht2021": _by_column("tweet_id"),
-    "twacs-airlines-intents": _by_column("first_tweet_id", "first_utterance", _twacs),
+    "twacs-airlines-intents": _by_column("first_tweet_id", "first_utterance", clean_twacs),
     "complaints-preotiuc2019": _preotiuc,
     "ibm-twitter-customer-care-cdp": _by_row_number("text"),
     "brand-product-emotions-sxsw": _by_row_number("tweet_text"),

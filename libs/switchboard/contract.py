@@ -181,6 +181,14 @@ class ClassifiedMessage(Model):
     classification: Classification
 
 
+# The rule or a tag of a routing its case decided rather than the routing rules (docs/events.md): a
+# message published again, or a later one sent, where a person moved its case (rule); a later message
+# sent where its case is (rule); one that moved its marketing or review case to customer service (tag).
+REASSIGNED = "reassigned"
+FOLLOW_CASE = "follow-case"
+ESCALATED = "escalated"
+
+
 class RoutedCase(Model):
     """A case handed to a queue."""
 

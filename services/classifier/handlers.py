@@ -11,6 +11,7 @@ from classifier.choice import LIVE, SHADOW, BatchModel, Lexicon
 from classifier.examples import Inbound
 from classifier.store import Correction, CorrectionStore
 from switchboard.contract import (
+    REASSIGNED,
     CaseRouted,
     Category,
     Channel,
@@ -29,8 +30,7 @@ from switchboard.handling import BatchHandler
 
 SOURCE = "switchboard/classifier"
 _LEXICON = Lexicon()
-# The rule of a routing a person made by moving a case to another queue (see docs/events.md).
-REASSIGNED = "reassigned"
+# A routing with rule REASSIGNED is one a person made by moving a case to another queue (docs/events.md).
 # A case moved to one of these queues says which category its message should have had.
 CORRECTED_CATEGORY: dict[Queue, Category] = {Queue.CUSTOMER_SERVICE: "support", Queue.MARKETING: "marketing"}
 

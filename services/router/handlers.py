@@ -14,6 +14,9 @@ from router.routing import Decision
 from router.rules import RuleSet
 from router.store import Attached, Attachment, CaseStore
 from switchboard.contract import (
+    ESCALATED,
+    FOLLOW_CASE,
+    REASSIGNED,
     CaseActivityRecorded,
     CaseRouted,
     ClassifiedMessage,
@@ -29,7 +32,6 @@ from switchboard.handling import BatchHandler
 from switchboard.tracing import TraceContext, context_of, current
 
 SOURCE = "switchboard/router"
-REASSIGNED = "reassigned"
 LINKED = "linked"
 # The fields of a routing that belong to the case or the decision, not to the message: a re-route
 # replaces them, so the stored last routing leaves them out.
@@ -70,6 +72,29 @@ def follow_pin(decision: Decision, pinned: Queue | None) -> Decision:
     if pinned is None or pinned == decision.queue:
         return decision
     return Decision(pinned, REASSIGNED, None, decision.priority, (*decision.tags, REASSIGNED))
+
+
+def follow_case(decision: Decision, case: Attached) -> Decision:
+    """Send a later message of a case where its case is, and say when it escalated the case.
+
+    "done", an order number or "ok merci" alone look like nothing in particular; inside a conversation
+    they belong to the team that has it. Only a message the rules send to customer service moves a case
+    (the store did it, atomically, and says so in `escalated_from`); nothing but a person takes a case
+    away from customer service.
+    """
+    if case.escalated_from is not None:
+        return Decision(
+            decision.queue,
+            decision.rule,
+            decision.skill_group,
+            decision.priority,
+            (*decision.tags, ESCALATED),
+        )
+    if case.is_new or case.queue is None or case.queue == decision.queue:
+        return decision
+    return Decision(
+        case.queue, FOLLOW_CASE, case.skill_group, decision.priority, (*decision.tags, FOLLOW_CASE)
+    )
 
 
 def draft_routing(event: MessageClassified, decision: Decision) -> RoutedCase:
@@ -117,29 +142,36 @@ class _Part:
     decisions: list[Decision]
     drafts: list[RoutedCase]
     attachments: list[Attachment]
+    # Whether later messages go where their case is (the rules' `follow_the_case`).
+    follow: bool
 
 
 def _prepare(events: Sequence[MessageClassified], deps: Deps, rules: RuleSet, now: datetime) -> _Part:
     """Decide each message's queue by the rules and describe its routing before its case is known."""
     decisions = [rules.decide(event.data, now) for event in events]
     drafts = [draft_routing(event, decision) for event, decision in zip(events, decisions, strict=True)]
+    follow = rules.follow_the_case
     attachments = [
         Attachment(
             event.data.message,
             decision,
             last=draft.__pydantic_serializer__.to_json(draft, exclude=CASE_FIELDS),
             links=deps.identify(event.data),
+            escalate=follow and decision.queue is Queue.CUSTOMER_SERVICE,
         )
         for event, decision, draft in zip(events, decisions, drafts, strict=True)
     ]
-    return _Part(events, decisions, drafts, attachments)
+    return _Part(events, decisions, drafts, attachments, follow)
 
 
 def _routings(part: _Part, attached: Sequence[Attached]) -> list[tuple[CaseRouted, bool]]:
     """Build each message's routing now that its case is known; say whether an identifier linked it."""
     outputs: list[tuple[CaseRouted, bool]] = []
     for event, decision, draft, case in zip(part.events, part.decisions, part.drafts, attached, strict=True):
-        decision = follow_pin(decision, case.pinned_queue)
+        if case.pinned_queue is not None:
+            decision = follow_pin(decision, case.pinned_queue)
+        elif part.follow:
+            decision = follow_case(decision, case)
         tags = [*decision.tags, LINKED] if case.linked else list(decision.tags)
         # The draft's values are typed already (see draft_routing), and so is what the case adds.
         routed = trusted(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from switchboard.contract import Queue, RoutedCase
+from switchboard.contract import ESCALATED, FOLLOW_CASE, REASSIGNED, Queue, RoutedCase
 from switchboard.metrics import Children
 
 # An attempt is bounded by ROUTER_HANDOFF_TIMEOUT_SECONDS (10 s by default); the top buckets show it.
 HANDOFF_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 HANDOFF_OUTCOMES = ("delivered", "retried", "dead_lettered", "rejected")
+# What happened to a later message of a case: it went where it alone would go (own_queue), where its case
+# is (followed_case), moved its case to customer service (escalated), or where a person put the case.
+FOLLOW_UP_OUTCOMES = ("own_queue", "followed_case", "escalated", "reassigned")
 
 
 class RouterMetrics:
@@ -33,6 +36,14 @@ class RouterMetrics:
             "switchboard_router_cases_linked",
             "Messages that joined an open case of another conversation through an identifier, by channel.",
             ["channel"],
+            registry=registry,
+        )
+        self.follow_ups = Counter(
+            "switchboard_router_follow_ups",
+            "Later messages of an open case, by what decided their queue: their own routing (own_queue), "
+            "their case's queue (followed_case), moving the case to customer service (escalated) or a "
+            "person's reassignment (reassigned).",
+            ["outcome"],
             registry=registry,
         )
         self.rerouted = Counter(
@@ -80,6 +91,8 @@ class RouterMetrics:
 
         for outcome in ("loaded", "rejected"):
             self.reloads.labels(outcome)
+        for outcome in FOLLOW_UP_OUTCOMES:
+            self.follow_ups.labels(outcome)
         for queue in Queue:
             for outcome in HANDOFF_OUTCOMES:
                 self.handoffs.labels(queue.value, outcome)
@@ -94,6 +107,8 @@ class RouterMetrics:
         self._children(self.routed, child).inc()
         if routed.is_new_case:
             self._children(self.opened, (routed.queue.value, routed.priority)).inc()
+        else:
+            self._children(self.follow_ups, (_follow_up_outcome(routed.rule, routed.tags),)).inc()
 
     def observe_link(self, routed: RoutedCase) -> None:
         """Count one message linked to a case of another conversation."""
@@ -102,3 +117,12 @@ class RouterMetrics:
     def observe_reroute(self, from_queue: Queue, to_queue: Queue) -> None:
         """Count one case moved between queues."""
         self.rerouted.labels(from_queue.value, to_queue.value).inc()
+
+
+def _follow_up_outcome(rule: str, tags: list[str]) -> str:
+    """Tell what decided a later message's queue, from its routing's rule and tags (see handlers)."""
+    if rule == REASSIGNED:
+        return "reassigned"
+    if rule == FOLLOW_CASE:
+        return "followed_case"
+    return "escalated" if ESCALATED in tags else "own_queue"

@@ -190,6 +190,9 @@ class RulesFile(Spec):
     # The threshold for a message the model would hand to marketing, when it differs: a complaint
     # wrongly left with marketing waits in public, so that hand-off may ask for more confidence.
     review_marketing_below_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    # A later message of an open case goes to the case's queue; one the rules send to customer service
+    # moves a marketing or review case there. False: every message goes where it alone would.
+    follow_the_case: bool = True
     lists: dict[Name, NamedList] = {}
     rules: list[Rule] = Field(min_length=1)
     default: Defaults
@@ -484,6 +487,11 @@ class RuleSet:
     # Below it a message the model calls marketing is unsure (review_below_confidence when None).
     review_marketing_below_confidence: float | None = None
 
+    @property
+    def follow_the_case(self) -> bool:
+        """Whether a case's later messages go to its queue (and may escalate it to customer service)."""
+        return self.spec.follow_the_case
+
     def unsure_below(self, category: str) -> float:
         """Return the confidence under which a message of this category goes to review."""
         if category == "marketing" and self.review_marketing_below_confidence is not None:
@@ -517,6 +525,7 @@ class RuleSet:
             "timezone": self.spec.timezone,
             "review_below_confidence": self.review_below_confidence,
             "review_marketing_below_confidence": self.unsure_below("marketing"),
+            "follow_the_case": self.follow_the_case,
             "rules": [r.name for r in self.spec.rules],
             "applies_to_unsure": [r.name for r in self.spec.rules if r.applies_to_unsure],
             "lists": list(self.spec.lists),

@@ -25,13 +25,18 @@ STATUS_AFTER: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Attached:
-    """The case a message was attached to, and how: the queue a person moved it to, linked, reopened."""
+    """The case a message was attached to, and how: the queue a person moved it to, linked, reopened;
+    the case's queue and skill group once the message joined it, and the queue it left if the message
+    escalated it to customer service."""
 
     case_id: str
     is_new: bool
     pinned_queue: Queue | None = None
     linked: bool = False
     reopened: bool = False
+    queue: Queue | None = None
+    skill_group: str | None = None
+    escalated_from: Queue | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class Attachment:
     decision: Decision
     last: bytes | str = ""
     links: Sequence[str] = ()
+    # A message the rules send to customer service moves the open, unpinned case it joins there.
+    escalate: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,13 +112,18 @@ class CaseStore(Protocol):
 # pointer then names the case for another window. A message on a resolved case opens it again, and the
 # case no longer expires (PERSIST: resolving gave it and its lists a retention TTL). Each result
 # adds the queue a person moved the case to (later messages follow it), whether an identifier linked it,
-# and whether it was reopened.
+# and whether it was reopened; then the case's queue and skill group, and the queue it left when this
+# message escalated it: with `escalate` set, a message decided for customer service moves a marketing or
+# review case there, unless a person chose the case's queue. The case keeps its place (its opening time).
+# The escalating message is recorded, so its redelivery (a router that died before publishing) is routed
+# as an escalation again and the SLA service still learns of it.
 _ATTACH = """
 local window, cp, qp, stamp, score = ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[6]
 local out = {}
 for i, m in ipairs(cjson.decode(ARGV[4])) do
   local conv, links, candidate, message_id, channel = m[1], m[2], m[3], m[4], m[5]
-  local queue, skill, priority, conversation, last = m[6], m[7], m[8], m[9], ARGV[6 + i]
+  local queue, skill, priority, conversation, escalate = m[6], m[7], m[8], m[9], m[10]
+  local last = ARGV[6 + i]
   local case = redis.call('GET', conv)
   local linked = 0
   if not case then
@@ -146,11 +158,27 @@ for i, m in ipairs(cjson.decode(ARGV[4])) do
       'skill_group', skill, 'priority', priority, 'status', 'open', 'opened_at', stamp)
     redis.call('ZADD', qp .. queue, 'NX', score, case)
   end
+  local pinned = redis.call('HGET', key, 'pinned_queue') or ''
+  local held = redis.call('HGET', key, 'queue') or queue
+  local escalated = ''
+  if created == 0 and escalate == 1 and pinned == '' and queue == 'customer-service' and held ~= queue then
+    local kept = redis.call('ZSCORE', qp .. held, case)
+    redis.call('ZREM', qp .. held, case)
+    redis.call('ZADD', qp .. queue, kept or score, case)
+    redis.call('HSET', key, 'queue', queue, 'skill_group', skill, 'previous_queue', held,
+      'escalated_from', held, 'escalated_at', stamp, 'escalated_by', message_id)
+    escalated = held
+    held = queue
+  elseif created == 0 and redis.call('HGET', key, 'escalated_by') == message_id then
+    -- The message that escalated the case, read again: its routing says so again.
+    escalated = redis.call('HGET', key, 'escalated_from')
+  end
   redis.call('HSET', key, 'updated_at', stamp, 'last_message_id', message_id)
   if last ~= '' then redis.call('HSET', key, 'last_routed', last) end
   redis.call('SADD', key .. ':channels', channel)
   redis.call('RPUSH', key .. ':messages', message_id)
-  out[#out + 1] = {case, created, redis.call('HGET', key, 'pinned_queue') or '', linked, reopened}
+  out[#out + 1] = {case, created, pinned, linked, reopened, held,
+    redis.call('HGET', key, 'skill_group') or '', escalated}
 end
 return out
 """
@@ -224,6 +252,7 @@ class RedisCaseStore:
                 item.decision.skill_group or "",
                 item.decision.priority or "",
                 item.message.conversation_id,
+                int(item.escalate),
             ]
             for item in attachments
         ]
@@ -245,8 +274,11 @@ class RedisCaseStore:
                 Queue(pinned.decode()) if pinned else None,
                 bool(linked),
                 bool(reopened),
+                Queue(held.decode()),
+                skill.decode() or None,
+                Queue(escalated.decode()) if escalated else None,
             )
-            for case_id, created, pinned, linked, reopened in results
+            for case_id, created, pinned, linked, reopened, held, skill, escalated in results
         ]
 
     async def attach(
@@ -257,10 +289,11 @@ class RedisCaseStore:
         now: datetime,
         last: str = "",
         links: Sequence[str] = (),
+        escalate: bool = False,
     ) -> Attached:
         """Attach one message (see `attach_many`)."""
         (attached,) = await self.attach_many(
-            [Attachment(message, decision, last, links)], window_seconds, now
+            [Attachment(message, decision, last, links, escalate)], window_seconds, now
         )
         return attached
 

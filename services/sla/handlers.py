@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from sla.policies import Policy, PolicySet
 from sla.store import CaseState, Claimed, Firing, TimerStore
 from switchboard.contract import (
+    ESCALATED,
+    REASSIGNED,
     CaseActivityRecorded,
     CaseRouted,
     CloudEvent,
@@ -221,10 +223,14 @@ async def on_routed(event: CaseRouted, deps: Deps) -> list[CloudEvent]:
     if case.is_new_case:
         (opened,) = await _open_cases([event], deps)
         return opened
-    if case.rule == "reassigned":
+    if case.rule == REASSIGNED:
         # A person moved the case to another queue: no customer wrote, so no clock starts.
         return []
     state = await deps.cases.get(case.case_id)
+    if ESCALATED in case.tags:
+        escalated = await _escalate(deps, case, state)
+        if escalated is not None:
+            return escalated
     policy = _policy_for(deps, state) if state else None
     if state is None or policy is None:
         return []
@@ -234,6 +240,28 @@ async def on_routed(event: CaseRouted, deps: Deps) -> list[CloudEvent]:
         out += await _start(deps, policy, state, case.case_id, "resolution", first=False, consumed=consumed)
     if not any([await deps.timers.running(case.case_id, c) for c in RESPONSE_CLOCKS]):
         out += await _start(deps, policy, state, case.case_id, "next_response", first=False)
+    return out
+
+
+async def _escalate(deps: Deps, case: RoutedCase, state: dict[str, str] | None) -> list[CloudEvent] | None:
+    """Put a case the router moved to customer service under that queue's policy; None if it already is.
+
+    A customer's message turned a marketing or review case into support: the response clocks of the old
+    policy stop (reason `escalated`) and the new policy's first response and resolution clocks start now,
+    for the team that has the case from now on. A redelivered routing finds the new policy recorded.
+    """
+    policy = deps.policies().match(case)
+    if policy is None or (state is not None and state.get("policy") == policy.name):
+        return None
+    moved = _state(policy, case)
+    await deps.cases.remember_many([(case.case_id, moved)])
+    at = deps.clock()
+    out: list[CloudEvent] = []
+    for clock in RESPONSE_CLOCKS:
+        out += await _stop(deps, case.case_id, clock, "escalated", at)
+    out += await _start(deps, policy, moved, case.case_id, "first_response", first=False)
+    if not await deps.timers.running(case.case_id, "resolution"):
+        out += await _start(deps, policy, moved, case.case_id, "resolution", first=False)
     return out
 
 

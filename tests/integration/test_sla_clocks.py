@@ -236,3 +236,76 @@ async def test_a_run_of_routings_gives_what_handling_them_one_at_a_time_gives(
     # The timers fire alike.
     at = START + timedelta(minutes=31)
     assert sorted(await fire(batched, at)) == sorted(await fire(one_by_one, at))
+
+
+ESCALATION_POLICIES = """
+policies:
+  - name: marketing
+    match: {queue: marketing}
+    first_response: 24h
+  - name: support
+    match: {queue: customer-service}
+    first_response: 30m
+    next_response: 1h
+    resolution: 8h
+"""
+
+
+def in_queue(case_id: str, queue: str, *, new: bool, tags: list[str] | None = None) -> CaseRouted:
+    return case_routed(
+        case_id,
+        message_id=f"{case_id}-{queue}-{new}",
+        queue=queue,
+        is_new_case=new,
+        tags=tags or [],
+        message_created_at=START,
+    )
+
+
+async def test_a_case_escalated_to_customer_service_runs_on_its_policy_from_then_on(
+    redis: Redis, key_prefix: str, clock: Clock
+):
+    policies = parse_policies(ESCALATION_POLICIES)
+    deps = Deps(
+        timers=RedisTimerStore(redis, key_prefix),
+        cases=RedisCaseState(redis, key_prefix),
+        policies=lambda: policies,
+        clock=clock,
+    )
+    opened = await on_routed(in_queue("c1", "marketing", new=True), deps)
+    assert [(e.data.policy, e.data.clock) for e in opened] == [("marketing", "first_response")]
+    clock.advance(minutes=10)
+
+    escalation = in_queue("c1", "customer-service", new=False, tags=["complaint", "escalated"])
+    moved = await on_routed(escalation, deps)
+
+    assert [(e.type.rsplit(".", 1)[1], e.data.policy, e.data.clock, e.data.reason) for e in moved] == [
+        ("stopped", "marketing", "first_response", "escalated"),
+        ("started", "support", "first_response", None),
+        ("started", "support", "resolution", None),
+    ]
+    # The support team's 30 minutes run from the escalation, not the marketing 24 hours from the opening.
+    assert moved[1].data.due_at == clock.now + timedelta(minutes=30)
+    assert (await deps.cases.get("c1"))["policy"] == "support"
+    assert await fire(deps, clock.now + timedelta(minutes=30)) == [
+        ("warning", "first_response", 0.8),
+        ("breached", "first_response", 1),
+    ]
+    # Read again (a redelivery), the routing finds the case under its new policy and starts nothing.
+    assert await on_routed(escalation, deps) == []
+
+
+async def test_a_later_message_that_did_not_escalate_keeps_the_case_on_its_policy(
+    redis: Redis, key_prefix: str, clock: Clock
+):
+    policies = parse_policies(ESCALATION_POLICIES)
+    deps = Deps(
+        timers=RedisTimerStore(redis, key_prefix),
+        cases=RedisCaseState(redis, key_prefix),
+        policies=lambda: policies,
+        clock=clock,
+    )
+    await on_routed(in_queue("c1", "marketing", new=True), deps)
+    # Only the escalated tag moves a case: this later message follows its case to marketing.
+    assert await on_routed(in_queue("c1", "marketing", new=False, tags=["follow-case"]), deps) == []
+    assert (await deps.cases.get("c1"))["policy"] == "marketing"

@@ -456,6 +456,10 @@ def test_every_mistake_of_a_file_is_reported_at_once():
             + DEFAULT,
             "review_marketing_below_confidence: Input should be",
         ),
+        (
+            HEAD.replace("lists:", "follow_the_case: sometimes\nlists:") + "rules:\n" + GOOD + DEFAULT,
+            "follow_the_case: Input should be a valid boolean",
+        ),
         (HEAD.replace("lists:", "list:") + "rules:\n" + GOOD + DEFAULT, "list: unknown field"),
         (HEAD + "rules:\n" + GOOD + DEFAULT.replace("customer-service", "cs"), "default.support.queue"),
         (HEAD + "rules:\n" + GOOD + DEFAULT + "  other: {queue: review}\n", "default.other: unknown field"),
