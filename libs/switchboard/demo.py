@@ -13,7 +13,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from switchboard.config import KafkaSettings
-from switchboard.contract import Queue, decode
+from switchboard.contract import ESCALATED, FOLLOW_CASE, Queue, decode
 
 QUEUE_TOPICS = [q.topic.value for q in Queue]
 
@@ -31,8 +31,17 @@ def _line(routed: Any, expected: str | None) -> str:
     text = text if len(text) <= 60 else text[:57] + "..."
     return (
         f"{routed.channel.value:<9} {c.language:<2} → {routed.queue.value:<16} {c.intent:<17} "
-        f"{routed.priority} {c.confidence:.2f}{mark}  {text}"
+        f"{routed.priority} {c.confidence:.2f}{mark}  {text}{_how(routed)}"
     )
+
+
+def _how(routed: Any) -> str:
+    """Say when the case, not the message alone, chose the queue."""
+    if ESCALATED in routed.tags:
+        return "  [moved its case to customer service]"
+    if routed.rule == FOLLOW_CASE:
+        return "  [follows its case]"
+    return ""
 
 
 async def run_demo(url: str, limit: int, interval: float, timeout: float) -> int:
@@ -72,6 +81,8 @@ async def run_demo(url: str, limit: int, interval: float, timeout: float) -> int
             for item in messages:
                 body = {k: v for k, v in item.items() if k not in ("expected_category", "expected_intent")}
                 body["external_id"] = f"demo-{run}-{item['external_id']}"
+                # Authors of this run only: a second run within the case window opens cases of its own.
+                body["author"] = {**item["author"], "id": f"{item['author']['id']}-{run}"}
                 body["created_at"] = datetime.now(UTC).isoformat()
                 response = await client.post("/v1/messages", json=body)
                 if response.status_code >= 300:
