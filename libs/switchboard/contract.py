@@ -203,8 +203,15 @@ class RoutedCase(Model):
     queue: Queue
     skill_group: str | None = None
     priority: Priority
-    tags: list[str] = Field(default_factory=list)
-    rule: str = Field(description="The routing rule that decided.")
+    tags: list[str] = Field(
+        default_factory=list,
+        description="The rule's tags and the router's: `complaint`, `unsure`, `linked`, `reassigned`, "
+        "`follow-case`, `escalated` (this message moved its case to customer service).",
+    )
+    rule: str = Field(
+        description="The routing rule that decided, or `reassigned` (a person moved the case) or "
+        "`follow-case` (a later message sent to its case's queue, not where it alone would go)."
+    )
     is_new_case: bool
     message_created_at: AwareDatetime
     classification: Classification
