@@ -251,6 +251,18 @@ policies:
 """
 
 
+@pytest.fixture
+def escalating(redis: Redis, key_prefix: str, clock: Clock) -> Deps:
+    """The SLA handlers with a marketing policy and a customer-service one."""
+    policies = parse_policies(ESCALATION_POLICIES)
+    return Deps(
+        timers=RedisTimerStore(redis, key_prefix),
+        cases=RedisCaseState(redis, key_prefix),
+        policies=lambda: policies,
+        clock=clock,
+    )
+
+
 def in_queue(case_id: str, queue: str, *, new: bool, tags: list[str] | None = None) -> CaseRouted:
     return case_routed(
         case_id,
@@ -263,15 +275,9 @@ def in_queue(case_id: str, queue: str, *, new: bool, tags: list[str] | None = No
 
 
 async def test_a_case_escalated_to_customer_service_runs_on_its_policy_from_then_on(
-    redis: Redis, key_prefix: str, clock: Clock
+    escalating: Deps, clock: Clock
 ):
-    policies = parse_policies(ESCALATION_POLICIES)
-    deps = Deps(
-        timers=RedisTimerStore(redis, key_prefix),
-        cases=RedisCaseState(redis, key_prefix),
-        policies=lambda: policies,
-        clock=clock,
-    )
+    deps = escalating
     opened = await on_routed(in_queue("c1", "marketing", new=True), deps)
     assert [(e.data.policy, e.data.clock) for e in opened] == [("marketing", "first_response")]
     clock.advance(minutes=10)
@@ -295,16 +301,8 @@ async def test_a_case_escalated_to_customer_service_runs_on_its_policy_from_then
     assert await on_routed(escalation, deps) == []
 
 
-async def test_a_later_message_that_did_not_escalate_keeps_the_case_on_its_policy(
-    redis: Redis, key_prefix: str, clock: Clock
-):
-    policies = parse_policies(ESCALATION_POLICIES)
-    deps = Deps(
-        timers=RedisTimerStore(redis, key_prefix),
-        cases=RedisCaseState(redis, key_prefix),
-        policies=lambda: policies,
-        clock=clock,
-    )
+async def test_a_later_message_that_did_not_escalate_keeps_the_case_on_its_policy(escalating: Deps):
+    deps = escalating
     await on_routed(in_queue("c1", "marketing", new=True), deps)
     # Only the escalated tag moves a case: this later message follows its case to marketing.
     assert await on_routed(in_queue("c1", "marketing", new=False, tags=["follow-case"]), deps) == []
