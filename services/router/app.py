@@ -151,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 on_rerouted=metrics.observe_reroute,
                 identify=lambda classified: identify(classified, link_policy),
                 on_linked=metrics.observe_link,
+                on_escalated=metrics.observe_escalation,
                 handoff=worker if settings.handoff_urls else None,
             )
             async with consuming(infra, settings, NAME, handlers.handler_table(deps), bus_metrics):

@@ -64,6 +64,8 @@ class Deps:
     # The identifiers that may link a message to a case of another conversation (see identifiers.py).
     identify: Callable[[ClassifiedMessage], Sequence[str]] = lambda _m: ()
     on_linked: Callable[[RoutedCase], None] = lambda _r: None
+    # A case a message moved to customer service, by the queue it left.
+    on_escalated: Callable[[Queue], None] = lambda _from: None
     handoff: Handoff | None = None
 
 
@@ -164,9 +166,9 @@ def _prepare(events: Sequence[MessageClassified], deps: Deps, rules: RuleSet, no
     return _Part(events, decisions, drafts, attachments, follow)
 
 
-def _routings(part: _Part, attached: Sequence[Attached]) -> list[tuple[CaseRouted, bool]]:
-    """Build each message's routing now that its case is known; say whether an identifier linked it."""
-    outputs: list[tuple[CaseRouted, bool]] = []
+def _routings(part: _Part, attached: Sequence[Attached]) -> list[tuple[CaseRouted, Attached]]:
+    """Build each message's routing now that its case is known; pair it with how it joined its case."""
+    outputs: list[tuple[CaseRouted, Attached]] = []
     for event, decision, draft, case in zip(part.events, part.decisions, part.drafts, attached, strict=True):
         if case.pinned_queue is not None:
             decision = follow_pin(decision, case.pinned_queue)
@@ -196,7 +198,7 @@ def _routings(part: _Part, attached: Sequence[Attached]) -> list[tuple[CaseRoute
                     partitionkey=case.case_id,
                     data=routed,
                 ),
-                case.linked,
+                case,
             )
         )
     return outputs
@@ -216,19 +218,21 @@ async def route_messages(events: Sequence[MessageClassified], deps: Deps) -> lis
         routed = _routings(part, await deps.cases.attach_many(part.attachments, deps.window_seconds, now))
     else:
         routed = await _route_in_parts(events, deps, rules, now)
-    for event, linked in routed:
+    for event, case in routed:
         deps.on_routed(event.data)
-        if linked:
+        if case.linked:
             deps.on_linked(event.data)
+        if case.escalated_from is not None:
+            deps.on_escalated(case.escalated_from)
     return [[event] for event, _ in routed]
 
 
 async def _route_in_parts(
     events: Sequence[MessageClassified], deps: Deps, rules: RuleSet, now: datetime
-) -> list[tuple[CaseRouted, bool]]:
+) -> list[tuple[CaseRouted, Attached]]:
     count = (len(events) + ATTACH_PART - 1) // ATTACH_PART
     ready: asyncio.Queue[_Part] = asyncio.Queue()
-    outputs: list[tuple[CaseRouted, bool]] = []
+    outputs: list[tuple[CaseRouted, Attached]] = []
 
     async def attach_in_order() -> None:
         for _ in range(count):

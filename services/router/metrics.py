@@ -46,6 +46,12 @@ class RouterMetrics:
             ["outcome"],
             registry=registry,
         )
+        self.escalated = Counter(
+            "switchboard_router_cases_escalated",
+            "Cases a customer's later message moved to customer service, by the queue they left.",
+            ["from_queue"],
+            registry=registry,
+        )
         self.rerouted = Counter(
             "switchboard_router_cases_rerouted",
             "Cases a person moved to another queue, by the queue they left and the one they joined.",
@@ -93,6 +99,8 @@ class RouterMetrics:
             self.reloads.labels(outcome)
         for outcome in FOLLOW_UP_OUTCOMES:
             self.follow_ups.labels(outcome)
+        for queue in (Queue.MARKETING, Queue.REVIEW):
+            self.escalated.labels(queue.value)
         for queue in Queue:
             for outcome in HANDOFF_OUTCOMES:
                 self.handoffs.labels(queue.value, outcome)
@@ -113,6 +121,10 @@ class RouterMetrics:
     def observe_link(self, routed: RoutedCase) -> None:
         """Count one message linked to a case of another conversation."""
         self.linked.labels(routed.channel.value).inc()
+
+    def observe_escalation(self, from_queue: Queue) -> None:
+        """Count one case a message moved to customer service."""
+        self.escalated.labels(from_queue.value).inc()
 
     def observe_reroute(self, from_queue: Queue, to_queue: Queue) -> None:
         """Count one case moved between queues."""

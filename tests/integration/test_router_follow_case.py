@@ -86,6 +86,7 @@ class Routing:
             window_seconds=3600,
             clock=lambda: self.now,
             on_routed=metrics.observe,
+            on_escalated=metrics.observe_escalation,
         )
 
     async def __call__(self, *events: MessageClassified):
@@ -93,6 +94,13 @@ class Routing:
 
     def follow_ups(self, outcome: str) -> float:
         value = self.registry.get_sample_value("switchboard_router_follow_ups_total", {"outcome": outcome})
+        assert value is not None
+        return value
+
+    def escalations(self, from_queue: str) -> float:
+        value = self.registry.get_sample_value(
+            "switchboard_router_cases_escalated_total", {"from_queue": from_queue}
+        )
         assert value is not None
         return value
 
@@ -147,6 +155,7 @@ async def test_a_support_message_moves_a_marketing_case_to_customer_service_keep
     # It keeps its place by opening time: the SLA and the queue see a case 7 minutes old, not a new one.
     assert await route.deps.cases.open_cases(Queue.CUSTOMER_SERVICE, 10) == [before]
     assert route.follow_ups("escalated") == 1
+    assert (route.escalations("marketing"), route.escalations("review")) == (1, 0)
 
     # From then on the case is customer service's: a later thank-you follows it there.
     (thanks,) = await route(praise("m3"))
@@ -164,6 +173,7 @@ async def test_a_review_case_is_settled_by_a_support_message_not_by_a_marketing_
     assert problem.queue == Queue.CUSTOMER_SERVICE and "escalated" in problem.tags
     case = await route.deps.cases.get(opened.case_id)
     assert case["queue"] == "customer-service" and case["escalated_from"] == "review"
+    assert (route.escalations("marketing"), route.escalations("review")) == (0, 1)
     assert await route.deps.cases.open_cases(Queue.REVIEW, 10) == []
 
 
