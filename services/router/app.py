@@ -23,7 +23,7 @@ from router.identifiers import LinkPolicy, identify
 from router.metrics import RouterMetrics
 from router.outbox import RedisOutbox
 from router.rules import RuleSet, parse_rules
-from router.store import CaseStore, RedisCaseStore
+from router.store import Attached, CaseStore, RedisCaseStore
 from switchboard.contract import (
     Author,
     Channel,
@@ -79,6 +79,11 @@ class RuleTest(BaseModel):
     at: AwareDatetime | None = Field(
         default=None,
         description="When to pretend it arrives (time rules): any time from 0001-01-02 to 9999-12-30 (UTC).",
+    )
+    case_queue: Queue | None = Field(
+        default=None,
+        description="The queue of the open case the sample would join as a later message (a case nobody "
+        "moved by hand); unset: the sample opens a case.",
     )
 
     @field_validator("at")
@@ -223,9 +228,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             received_at=at,
             visibility=sample.visibility,
         )
-        decision = rules.current.decide(
+        current = rules.current
+        decision = current.decide(
             ClassifiedMessage(message=message, classification=sample.classification), at
         )
+        if sample.case_queue is not None and current.follow_the_case:
+            # As the router would route it inside that case; the case's own skill group is not known here.
+            held = sample.case_queue
+            escalated = held if handlers.escalates(decision.queue, held) else None
+            case = Attached("sample", False, queue=held, escalated_from=escalated)
+            decision = handlers.follow_case(decision, case)
         return {
             "queue": decision.queue.value,
             "rule": decision.rule,

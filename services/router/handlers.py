@@ -76,6 +76,14 @@ def follow_pin(decision: Decision, pinned: Queue | None) -> Decision:
     return Decision(pinned, REASSIGNED, None, decision.priority, (*decision.tags, REASSIGNED))
 
 
+def escalates(own: Queue, held: Queue) -> bool:
+    """Tell whether a later message the rules send to `own` moves an unpinned case held in `held`.
+
+    The store's attach script applies the same rule, atomically, with the case's queue it reads there.
+    """
+    return own is Queue.CUSTOMER_SERVICE and held is not Queue.CUSTOMER_SERVICE
+
+
 def follow_case(decision: Decision, case: Attached) -> Decision:
     """Send a later message of a case where its case is, and say when it escalated the case.
 

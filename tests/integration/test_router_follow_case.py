@@ -4,11 +4,15 @@ customer service. Against a real Redis: the move is the store's script, atomic w
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from router.app import bundled_rules, create_app
+from router.config import Settings
 from router.handlers import Deps, apply_activity, route_message, route_messages
 from router.metrics import RouterMetrics
 from router.rules import SHIPPED_RULES, RuleSet, load_rules, parse_rules
@@ -263,3 +267,34 @@ async def test_a_redelivered_escalating_message_is_routed_as_an_escalation_again
     # A later message is no escalation, though the case was escalated.
     (later,) = await route(complaint("m3"))
     assert "escalated" not in later.tags
+
+
+@pytest.mark.parametrize("opener", [complaint, praise, bare])
+@pytest.mark.parametrize("later", [complaint, praise, bare])
+async def test_the_dry_run_routes_a_later_message_as_the_router_does(
+    route: Routing, tmp_path: Path, opener, later
+):
+    (opened,) = await route(opener("m1"))
+    event = later("m2")
+    (routed,) = await route(event)
+
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(bundled_rules())
+    app = create_app(Settings(rules_file=str(rules_file)))
+    sample = {
+        "channel": "x",
+        "text": event.data.message.text,
+        "classification": event.data.classification.model_dump(mode="json"),
+        "at": NOW.isoformat(),
+        "case_queue": opened.queue.value,
+    }
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router") as client:
+        response = await client.post("/v1/rules/test", json=sample)
+    assert response.status_code == 200, response.text
+    dry = response.json()
+
+    assert (dry["queue"], dry["rule"], "escalated" in dry["tags"]) == (
+        routed.queue.value,
+        routed.rule,
+        "escalated" in routed.tags,
+    )
