@@ -55,15 +55,20 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def deps(redis: Redis, key_prefix: str, clock: Clock) -> Deps:
-    policies = parse_policies(POLICIES)
+def handlers_with(policies_text: str, redis: Redis, key_prefix: str, clock: Clock) -> Deps:
+    """The SLA handlers' dependencies: these policies, the real Redis under the test's prefix, the clock."""
+    policies = parse_policies(policies_text)
     return Deps(
         timers=RedisTimerStore(redis, key_prefix),
         cases=RedisCaseState(redis, key_prefix),
         policies=lambda: policies,
         clock=clock,
     )
+
+
+@pytest.fixture
+def deps(redis: Redis, key_prefix: str, clock: Clock) -> Deps:
+    return handlers_with(POLICIES, redis, key_prefix, clock)
 
 
 def routed(case_id: str, *, new: bool = True, channel: str = "x") -> CaseRouted:
@@ -254,13 +259,7 @@ policies:
 @pytest.fixture
 def escalating(redis: Redis, key_prefix: str, clock: Clock) -> Deps:
     """The SLA handlers with a marketing policy and a customer-service one."""
-    policies = parse_policies(ESCALATION_POLICIES)
-    return Deps(
-        timers=RedisTimerStore(redis, key_prefix),
-        cases=RedisCaseState(redis, key_prefix),
-        policies=lambda: policies,
-        clock=clock,
-    )
+    return handlers_with(ESCALATION_POLICIES, redis, key_prefix, clock)
 
 
 def in_queue(case_id: str, queue: str, *, new: bool, tags: list[str] | None = None) -> CaseRouted:
