@@ -232,3 +232,67 @@ async def test_a_message_posted_with_a_traceparent_reaches_its_sla_events_in_the
             lines = log.read_text(errors="replace").splitlines()
             assert all(json.loads(line)["msg"] is not None for line in lines if line.strip()), log.name
             assert not [line for line in lines if text in line], log.name
+
+
+async def test_a_conversation_that_turns_into_a_complaint_moves_to_customer_service_and_stays(
+    stack: EmbeddedStack,
+):
+    author = {"id": uuid.uuid4().hex[:8], "handle": "@sam_okafor", "name": "Sam Okafor"}
+    said = [
+        "@VeloCity loving the new spring collection, the green jacket is gorgeous 😍",
+        "@VeloCity ordered it on the 2nd though, order #A-77120, and the tracking has not moved in 9 days",
+        "@VeloCity ok great, thanks!",
+    ]
+    topics = ("cases.customer-service", "cases.marketing", "cases.review", "sla.events")
+    async with (
+        TopicReader(stack.config.bootstrap, *topics) as reader,
+        httpx.AsyncClient(timeout=10) as client,
+    ):
+        ids = []
+        for text in said:
+            body = {
+                "channel": "x",
+                "external_id": uuid.uuid4().hex,
+                "author": author,
+                "text": text,
+                "created_at": datetime.now(UTC).isoformat(),
+                "visibility": "public",
+            }
+            response = await client.post(f"{stack.url('ingest')}/v1/messages", json=body)
+            assert response.status_code == 202, response.text
+            ids.append(response.json()["message_id"])
+
+        def routed(message_id: str):
+            return lambda r: r.topic.startswith("cases.") and decode(r.value).data.message_id == message_id
+
+        praise, problem, thanks = [decode((await reader.wait_for(routed(i)))[0].value).data for i in ids]
+
+        # The praise opens a marketing case; the problem, by the real classifier's decision, moves it to
+        # customer service; the thanks, which alone would go to marketing, follows the case.
+        assert (praise.queue, praise.is_new_case) == ("marketing", True)
+        assert praise.classification.category == "marketing"
+        assert problem.case_id == thanks.case_id == praise.case_id
+        assert problem.queue == "customer-service" and "escalated" in problem.tags
+        assert thanks.classification.category == "marketing"
+        assert (thanks.queue, thanks.rule) == ("customer-service", "follow-case")
+
+        # The SLA service puts the case under a customer-service policy from the escalation on.
+        case_id = praise.case_id
+        (stopped,) = await wait_event(reader, "switchboard.sla.stopped", case_id=case_id, reason="escalated")
+        assert stopped.data.policy == "marketing"
+
+        def support_clock(record) -> bool:
+            event = decode(record.value)
+            return (
+                event.type == "switchboard.sla.started"
+                and event.data.case_id == case_id
+                and event.data.clock == "first_response"
+                and event.data.policy != "marketing"
+            )
+
+        (support_started,) = await reader.wait_for(support_clock)
+        assert decode(support_started.value).data.queue == "customer-service"
+
+        case = (await client.get(f"{stack.url('router')}/v1/cases/{case_id}")).json()
+    assert case["queue"] == "customer-service" and case["escalated_from"] == "marketing"
+    assert case["message_ids"] == ids
