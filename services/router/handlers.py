@@ -33,6 +33,8 @@ from switchboard.tracing import TraceContext, context_of, current
 
 SOURCE = "switchboard/router"
 LINKED = "linked"
+# The tags a routing gets from its case rather than its rules.
+CASE_TAGS = frozenset({REASSIGNED, FOLLOW_CASE, ESCALATED})
 # The fields of a routing that belong to the case or the decision, not to the message: a re-route
 # replaces them, so the stored last routing leaves them out.
 CASE_FIELDS = frozenset({"case_id", "is_new_case", "queue", "skill_group", "rule"})
@@ -271,10 +273,13 @@ async def route_message(event: MessageClassified, deps: Deps) -> list[CaseRouted
     return routed
 
 
-def rerouted_case(last_routed: str, case_id: str, to_queue: Queue) -> RoutedCase:
-    """Rebuild the case's last routing as a hand-over to `to_queue`."""
-    last = json.loads(last_routed)
-    tags = [t for t in last.get("tags", []) if t != REASSIGNED] + [REASSIGNED]
+def rerouted_case(routing: str, case_id: str, to_queue: Queue) -> RoutedCase:
+    """Rebuild a stored routing of the case as a hand-over to `to_queue`.
+
+    The tags the case gave that routing (followed, escalated, reassigned) described it then, not now.
+    """
+    last = json.loads(routing)
+    tags = [t for t in last.get("tags", []) if t not in CASE_TAGS] + [REASSIGNED]
     return RoutedCase.model_validate(
         {
             **last,
@@ -297,12 +302,12 @@ async def reroute(event: CaseActivityRecorded, deps: Deps) -> list[CaseRouted]:
         return []
     if moved.outcome == "moved":
         deps.on_rerouted(moved.from_queue, activity.to_queue)
-    if moved.last_routed is None:
+    if moved.routing is None:
         log.warning(
             "case %s moved to %s but has no routing to publish again", activity.case_id, activity.to_queue
         )
         return []
-    routed = rerouted_case(moved.last_routed, activity.case_id, activity.to_queue)
+    routed = rerouted_case(moved.routing, activity.case_id, activity.to_queue)
     return [
         CaseRouted(
             # Derived from the activity, so a redelivered reassignment publishes the same event again.

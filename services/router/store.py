@@ -54,11 +54,12 @@ class Attachment:
 
 @dataclass(frozen=True)
 class Reassigned:
-    """What a reassignment did: `moved` now, `repeated` (this activity had moved it) or `unchanged`."""
+    """What a reassignment did: `moved` now, `repeated` (this activity had moved it) or `unchanged`; and
+    the routing to publish again: the message that put the case in its queue (see `_ATTACH`)."""
 
     outcome: Literal["moved", "repeated", "unchanged"]
     from_queue: Queue
-    last_routed: str | None
+    routing: str | None
 
 
 class CaseStore(Protocol):
@@ -174,7 +175,12 @@ for i, m in ipairs(cjson.decode(ARGV[4])) do
     escalated = redis.call('HGET', key, 'escalated_from')
   end
   redis.call('HSET', key, 'updated_at', stamp, 'last_message_id', message_id)
-  if last ~= '' then redis.call('HSET', key, 'last_routed', last) end
+  if last ~= '' then
+    redis.call('HSET', key, 'last_routed', last)
+    -- The message that put the case in its queue (it opened the case, or escalated it): what a person
+    -- who moves the case disagrees with, so a reassignment publishes it again.
+    if created == 1 or escalated ~= '' then redis.call('HSET', key, 'deciding_routed', last) end
+  end
   redis.call('SADD', key .. ':channels', channel)
   redis.call('RPUSH', key .. ':messages', message_id)
   out[#out + 1] = {case, created, pinned, linked, reopened, held,
@@ -186,11 +192,13 @@ return out
 # A move is one step: the queue field and the queue sets change together, and the activity that moved
 # the case is recorded, so its redelivery is told apart from a request to move to where the case is.
 # The case keeps its place (its opening time) in the new queue; a resolved case moved is open again and
-# no longer expires.
+# no longer expires. It returns the routing of the message that put the case where it was (cases attached
+# before that was recorded: the last message's).
 _REASSIGN = """
 local from = redis.call('HGET', KEYS[1], 'queue')
 if not from then return false end
-local last = redis.call('HGET', KEYS[1], 'last_routed') or ''
+local last = redis.call('HGET', KEYS[1], 'deciding_routed')
+  or redis.call('HGET', KEYS[1], 'last_routed') or ''
 if from == ARGV[1] then
   if redis.call('HGET', KEYS[1], 'reassigned_by') == ARGV[2] then return {'repeated', from, last} end
   return {'unchanged', from, last}
@@ -352,8 +360,9 @@ class RedisCaseStore:
         if not fields:
             return None
         case = {k.decode(): v.decode() for k, v in fields.items()}
-        # The stored routing is the raw material of a re-route, not part of the case's description.
+        # The stored routings are the raw material of a re-route, not part of the case's description.
         case.pop("last_routed", None)
+        case.pop("deciding_routed", None)
         case["channels"] = sorted(c.decode() for c in channels)
         # A redelivered message may have been pushed twice; list each message once, in order.
         case["message_ids"] = list(dict.fromkeys(m.decode() for m in messages))

@@ -91,13 +91,17 @@ def deps(redis: Redis, key_prefix: str, moves: Moves) -> Deps:
     )
 
 
-async def test_a_reassigned_case_is_published_to_its_new_queue_with_its_last_message(
+async def test_a_reassigned_case_is_published_to_its_new_queue_with_the_message_that_put_it_there(
     deps: Deps, moves: Moves
 ):
     (opened,) = await route_message(praise("m1"), deps)
-    (follow_up,) = await route_message(praise("m2"), deps)
+    # A bare reply that, alone, would go to review: it follows its case and decided nothing.
+    unsure = classified("m2", "done", "marketing", "chatter")
+    unsure.data.classification = unsure.data.classification.model_copy(update={"confidence": 0.6})
+    (follow_up,) = await route_message(unsure, deps)
     case_id = opened.data.case_id
     assert opened.data.queue == Queue.MARKETING and follow_up.data.case_id == case_id
+    assert follow_up.data.rule == "follow-case"
 
     (event,) = await apply_activity(reassigned(case_id, Queue.CUSTOMER_SERVICE), deps)
 
@@ -105,12 +109,28 @@ async def test_a_reassigned_case_is_published_to_its_new_queue_with_its_last_mes
     assert event.id == derive_id("act-1", "reassigned")
     assert event.partitionkey == case_id
     routed = event.data
-    assert (routed.case_id, routed.message_id, routed.queue) == (case_id, "m2", Queue.CUSTOMER_SERVICE)
+    # The person disagreed with what put the case in marketing: its opening message, not the reply.
+    assert (routed.case_id, routed.message_id, routed.queue) == (case_id, "m1", Queue.CUSTOMER_SERVICE)
     assert routed.rule == "reassigned" and not routed.is_new_case and routed.skill_group is None
-    assert "reassigned" in routed.tags
-    assert routed.text == follow_up.data.text
-    assert routed.classification == follow_up.data.classification
+    assert routed.tags == ["reassigned"]
+    assert routed.text == opened.data.text
+    assert routed.classification == opened.data.classification
     assert moves.seen == [(Queue.MARKETING, Queue.CUSTOMER_SERVICE)]
+
+
+async def test_a_case_moved_after_an_escalation_is_published_with_the_message_that_escalated_it(
+    deps: Deps,
+):
+    (opened,) = await route_message(praise("m1"), deps)
+    (problem,) = await route_message(classified("m2", "My parcel never arrived", "support", "delivery"), deps)
+    await route_message(praise("m3"), deps)
+    case_id = opened.data.case_id
+    assert "escalated" in problem.data.tags
+
+    (event,) = await apply_activity(reassigned(case_id, Queue.MARKETING), deps)
+
+    assert (event.data.message_id, event.data.queue) == ("m2", Queue.MARKETING)
+    assert event.data.tags == ["complaint", "reassigned"]
 
 
 async def test_a_moved_case_changes_queue_in_redis_and_keeps_its_age(deps: Deps):
