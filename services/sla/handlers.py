@@ -200,7 +200,9 @@ async def _open_cases(events: Sequence[CaseRouted], deps: Deps) -> list[list[Clo
         remembered.append((case.case_id, state))
         clocks = [_planned(deps, policy, state, case.case_id, c) for c in ("first_response", "resolution")]
         planned.append([c for c in clocks if c is not None])
-    await deps.cases.remember_many(remembered)
+    # The queue topics are read side by side, so the routing that escalated a case can be read before the
+    # one that opened it: a case already recorded (under its new policy) keeps its record.
+    await deps.cases.remember_many(remembered, keep_known=True)
     # Each timer keeps the trace of the routing that started it, for its firings.
     starts = [
         (timer, plan, context_of(event.id))

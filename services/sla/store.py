@@ -291,8 +291,11 @@ class RedisTimerStore:
 class CaseState(Protocol):
     """What the SLA service remembers of a case between events: its policy and a paused clock."""
 
-    async def remember_many(self, cases: Sequence[tuple[str, dict[str, str]]]) -> None:
-        """Record each case's policy and routing (queue, channel, priority)."""
+    async def remember_many(
+        self, cases: Sequence[tuple[str, dict[str, str]]], *, keep_known: bool = False
+    ) -> None:
+        """Record each case's policy and routing (queue, channel, priority); with `keep_known`, a case
+        already recorded keeps what it has."""
         ...
 
     async def get(self, case_id: str) -> dict[str, str] | None:
@@ -324,14 +327,22 @@ class RedisCaseState:
         self._ttl = ttl_seconds
         self._resume = redis.register_script(_RESUME)
 
-    async def remember_many(self, cases: Sequence[tuple[str, dict[str, str]]]) -> None:
-        """Record each case's policy and routing (queue, channel, priority): one round trip."""
+    async def remember_many(
+        self, cases: Sequence[tuple[str, dict[str, str]]], *, keep_known: bool = False
+    ) -> None:
+        """Record each case's policy and routing (queue, channel, priority): one round trip. With
+        `keep_known`, a field already recorded is kept (HSETNX)."""
         if not cases:
             return
         pipe = self._redis.pipeline(transaction=True)
         for case_id, fields in cases:
-            pipe.hset(self._prefix + case_id, mapping=fields)
-            pipe.expire(self._prefix + case_id, self._ttl)
+            key = self._prefix + case_id
+            if keep_known:
+                for name, value in fields.items():
+                    pipe.hsetnx(key, name, value)
+            else:
+                pipe.hset(key, mapping=fields)
+            pipe.expire(key, self._ttl)
         await pipe.execute()
 
     async def get(self, case_id: str) -> dict[str, str] | None:

@@ -306,3 +306,23 @@ async def test_a_later_message_that_did_not_escalate_keeps_the_case_on_its_polic
     # Only the escalated tag moves a case: this later message follows its case to marketing.
     assert await on_routed(in_queue("c1", "marketing", new=False, tags=["follow-case"]), deps) == []
     assert (await deps.cases.get("c1"))["policy"] == "marketing"
+
+
+async def test_an_escalation_read_before_the_opening_leaves_the_case_on_its_new_policy(
+    escalating: Deps, clock: Clock
+):
+    deps = escalating
+    # The queue topics are read side by side: the escalation, on cases.customer-service, comes first.
+    escalation = in_queue("c1", "customer-service", new=False, tags=["complaint", "escalated"])
+    moved = await on_routed(escalation, deps)
+    assert [(e.type.rsplit(".", 1)[1], e.data.policy, e.data.clock) for e in moved] == [
+        ("started", "support", "first_response"),
+        ("started", "support", "resolution"),
+    ]
+
+    opened = await on_routed(in_queue("c1", "marketing", new=True), deps)
+
+    # The opening starts no marketing clock and does not put the case back under marketing's policy.
+    assert {e.data.policy for e in opened} == {"support"}
+    assert (await deps.cases.get("c1"))["policy"] == "support"
+    assert (await deps.timers.running("c1", "first_response")).policy == "support"

@@ -87,7 +87,7 @@ class FakeTimers:
 
 
 class FakeCases:
-    async def remember_many(self, cases) -> None:
+    async def remember_many(self, cases, *, keep_known: bool = False) -> None:
         return None
 
     async def get(self, case_id: str) -> dict[str, str] | None:
