@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from classifier import behaviour, evaluation
 from classifier import cues as cue_lexicon
 from classifier.examples import INTENTS_OF, Example, Inbound, counts, data_hash, split
-from classifier.model import NORMALISATION, SUPPORT_TOPICS, TOPIC_THRESHOLD, Memo, normalise
+from classifier.model import NORMALISATION, Memo, normalise, support_intent
 from switchboard.contract import Classification, trusted
 
 FAMILY = "tfidf-lr"
@@ -108,15 +108,12 @@ def _narrower_topic(cues: Sequence[cue_lexicon.Cue]) -> str:
 
     The guide gives `complaint` only "when no narrower support intent fits": a crashing app is
     `technical`, a late parcel `delivery`, however angry the message. The head, trained on lines that
-    label many such complaints `complaint`, is overruled when the lexicon's cues for one topic add up to
-    the baseline's own threshold (a pre-purchase question is never a complaint's narrower intent).
+    label many such complaints `complaint`, is overruled as the baseline decides a complaint's intent:
+    when the lexicon's cues for one topic reach its threshold (a pre-purchase question is never a
+    complaint's narrower intent).
     """
-    totals = dict.fromkeys(SUPPORT_TOPICS, 0.0)
-    for cue in cues:
-        if cue.table in totals:
-            totals[cue.table] += cue.weight
-    best = max(SUPPORT_TOPICS, key=totals.__getitem__)
-    return best if totals[best] >= TOPIC_THRESHOLD and best != "product_question" else "complaint"
+    totals = dict(zip(cue_lexicon.TABLES, cue_lexicon.scores(cues), strict=True))
+    return support_intent(totals, 0.0, is_complaint=True)
 
 
 def _parse(text: str) -> _Parsed:

@@ -374,7 +374,7 @@ def _total(hits: list[_Hit]) -> float:
     return sum(h.weight for h in hits)
 
 
-def _support_intent(topics: dict[str, float], complaint: float, is_complaint: bool) -> str:
+def support_intent(topics: dict[str, float], complaint: float, is_complaint: bool) -> str:
     """Pick the support intent: a clear topic first, then complaint, then a general enquiry."""
     best = max(SUPPORT_TOPICS, key=lambda intent: topics[intent])
     # A complaint about prices or opening hours is a complaint, not a pre-purchase question.
@@ -465,7 +465,7 @@ def classify(
         sentiment == "negative" or breach or complaint >= EXPLICIT_COMPLAINT
     )
     if category == "support":
-        intent = _support_intent(topics, complaint, is_complaint)
+        intent = support_intent(topics, complaint, is_complaint)
     else:
         intent = _marketing_intent(marketing_scores, tone.praise)
 
