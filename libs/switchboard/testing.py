@@ -154,6 +154,42 @@ def message_classified(message: Message, classification: Classification | None =
     )
 
 
+def said(
+    message_id: str,
+    text: str,
+    category: str,
+    intent: str,
+    *,
+    at: datetime,
+    channel: str = "x",
+    conversation: str = "conv-1",
+    confidence: float = 0.9,
+) -> MessageClassified:
+    """Return a public message of one customer in `conversation`, classified as given: a support one as a
+    negative complaint, a marketing one as positive."""
+    message = Message(
+        message_id=message_id,
+        channel=channel,
+        external_id=message_id,
+        conversation_id=conversation,
+        author=Author(id=f"{channel}:7", handle="@lea"),
+        text=text,
+        created_at=at,
+        received_at=at,
+        visibility="public",
+    )
+    support = category == "support"
+    classification = support_classification(
+        category=category,
+        intent=intent,
+        is_complaint=support,
+        sentiment="negative" if support else "positive",
+        sentiment_score=-0.6 if support else 0.6,
+        confidence=confidence,
+    )
+    return message_classified(message, classification)
+
+
 def case_routed(case_id: str, message: Message | None = None, **overrides: Any) -> CaseRouted:
     """Return the routing of a new customer-service case, keyed by the case, as the router publishes it.
 

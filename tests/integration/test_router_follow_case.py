@@ -17,15 +17,13 @@ from router.handlers import Deps, apply_activity, route_message, route_messages
 from router.metrics import RouterMetrics
 from router.rules import SHIPPED_RULES, RuleSet, load_rules, parse_rules
 from router.store import RedisCaseStore
+from switchboard import testing
 from switchboard.contract import (
-    Author,
     CaseActivity,
     CaseActivityRecorded,
-    Message,
     MessageClassified,
     Queue,
 )
-from switchboard.testing import message_classified, support_classification
 
 pytestmark = pytest.mark.integration
 # A Thursday at 11:00 in Paris: no after-hours rule applies.
@@ -39,28 +37,8 @@ PER_MESSAGE = parse_rules(
 def said(
     message_id: str, text: str, category: str, intent: str, confidence: float = 0.95
 ) -> MessageClassified:
-    """A message of conversation conv-1, classified as given (a support one is a complaint)."""
-    message = Message(
-        message_id=message_id,
-        channel="x",
-        external_id=message_id,
-        conversation_id="conv-1",
-        author=Author(id="x:7", handle="@lea"),
-        text=text,
-        created_at=NOW,
-        received_at=NOW,
-        visibility="public",
-    )
-    support = category == "support"
-    classification = support_classification(
-        category=category,
-        intent=intent,
-        is_complaint=support,
-        sentiment="negative" if support else "positive",
-        sentiment_score=-0.6 if support else 0.6,
-        confidence=confidence,
-    )
-    return message_classified(message, classification)
+    """A message of conversation conv-1 on X, classified as given."""
+    return testing.said(message_id, text, category, intent, at=NOW, confidence=confidence)
 
 
 def complaint(message_id: str) -> MessageClassified:

@@ -11,15 +11,13 @@ from router.handlers import Deps, apply_activity, route_message
 from router.rules import SHIPPED_RULES, load_rules
 from router.store import RedisCaseStore
 from switchboard.contract import (
-    Author,
     CaseActivity,
     CaseActivityRecorded,
-    Message,
     MessageClassified,
     Queue,
     derive_id,
 )
-from switchboard.testing import message_classified, support_classification
+from switchboard.testing import said
 
 pytestmark = pytest.mark.integration
 # A Thursday at 11:00 in Paris: no after-hours rule applies.
@@ -28,25 +26,7 @@ RULES = load_rules(SHIPPED_RULES)
 
 
 def classified(message_id: str, text: str, category: str, intent: str, conversation: str = "conv-1"):
-    message = Message(
-        message_id=message_id,
-        channel="instagram",
-        external_id=message_id,
-        conversation_id=conversation,
-        author=Author(id="instagram:7", handle="@lea"),
-        text=text,
-        created_at=NOW,
-        received_at=NOW,
-        visibility="public",
-    )
-    classification = support_classification(
-        category=category,
-        intent=intent,
-        is_complaint=category == "support",
-        sentiment="positive" if category == "marketing" else "negative",
-        sentiment_score=0.6 if category == "marketing" else -0.6,
-    )
-    return message_classified(message, classification)
+    return said(message_id, text, category, intent, at=NOW, channel="instagram", conversation=conversation)
 
 
 def praise(message_id: str = "m1", conversation: str = "conv-1") -> MessageClassified:
