@@ -209,9 +209,14 @@ def evaluate(predict: Predict) -> dict:
             decided = predict([inbound(i.dataset, i.text) for i in more])
             report[name]["second"] = score_labelled(more, decided)
             report[name]["routed_second"] = as_routed(more, decided, rules)
-            both = [*(i for i, _ in test), *more], [*(p for _, p in test), *decided]
-            report[name]["test_and_second"] = score_labelled(*both)
             report[name]["_second"] = (more, decided)
+        # The test messages (the first test third, then the second sample), their decisions, and how many
+        # come from the first sample (simulate_corrections scores them again).
+        more, decided = report[name].get("_second", ([], []))
+        both = [*(i for i, _ in test), *more], [*(p for _, p in test), *decided]
+        report[name]["_test"] = (*both, len(test))
+        if more:
+            report[name]["test_and_second"] = score_labelled(*both)
     rows = realdata.preotiuc()
     predicted = predict([inbound("complaints-preotiuc2019", text) for text, _, _ in rows])
     brand = [k for k, (_, _, domain) in enumerate(rows) if not domain.startswith("random")]
@@ -358,7 +363,7 @@ def simulate_corrections(report: dict, corpus: list[Example]) -> None:
     }
     print("\nthe development third fed back as agents' corrections (category-only lines), macro-F1 on the")
     print("first sample's test third / on it with the second sample (the figure to quote):")
-    shipped = {lang: _test_decisions(report, lang) for lang in ("en", "fr")}
+    shipped = {lang: report[lang]["_test"] for lang in ("en", "fr")}
     print(f"  none (the model above): {_scores(shipped)}")
     for label, keep in fed.items():
         lines = [
@@ -377,15 +382,6 @@ def simulate_corrections(report: dict, corpus: list[Example]) -> None:
         for lang, (items, _, first) in shipped.items():
             retrained[lang] = items, model.classify_many([inbound(i.dataset, i.text) for i in items]), first
         print(f"  {label} ({len(lines)} lines): {_scores(retrained)}")
-
-
-def _test_decisions(report: dict, lang: str) -> tuple[list, list, int]:
-    """Return the first test third's items then the second sample's, the report's decisions on them, and
-    how many come from the first sample."""
-    first = [(i, p) for i, p in zip(*report[lang]["_items"], strict=True) if not realdata.is_dev(i)]
-    second = list(zip(*report[lang].get("_second", ([], [])), strict=True))
-    pairs = [*first, *second]
-    return [i for i, _ in pairs], [p for _, p in pairs], len(first)
 
 
 def _scores(decided: dict[str, tuple[list, list, int]]) -> str:
