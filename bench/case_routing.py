@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import re
 import sys
@@ -70,7 +69,7 @@ def twacs(datasets=realdata.DATASETS) -> list[Conversation]:
     """The TwACS airline conversations: the first tweet, then the customer's turns of the context."""
     path = datasets / "twacs-airlines-intents" / "airlines_raw_labelled.csv"
     out = []
-    for row in csv.DictReader(realdata.read_text(path).splitlines()):
+    for row in realdata.dict_rows(path):
         later = re.findall(r"<cust__(.*?)__cust>", row["context"], re.S)
         turns = [realdata.clean_twacs(row["first_utterance"])] + [realdata.clean_twacs(t) for t in later]
         out.append(Conversation(f"twacs-{row['first_tweet_id']}", [t for t in turns if t]))

@@ -55,7 +55,8 @@ def read_text(path: Path) -> str:
         return raw.decode("latin-1")
 
 
-def _dict_rows(path: Path) -> list[dict[str, str]]:
+def dict_rows(path: Path) -> list[dict[str, str]]:
+    """Return a CSV file's rows as dictionaries by column (quoted newlines kept inside their field)."""
     return list(csv.DictReader(io.StringIO(read_text(path), newline="")))
 
 
@@ -67,7 +68,7 @@ def clean_twacs(text: str) -> str:
 
 def _by_column(column: str, text: str = "text", clean: Callable[[str], str] = str) -> Callable:
     def rows(path: Path) -> Iterator[tuple[str, str]]:
-        for row in _dict_rows(path):
+        for row in dict_rows(path):
             yield row[column], clean(row[text])
 
     return rows
@@ -75,7 +76,7 @@ def _by_column(column: str, text: str = "text", clean: Callable[[str], str] = st
 
 def _by_row_number(text: str) -> Callable:
     def rows(path: Path) -> Iterator[tuple[str, str]]:
-        for number, row in enumerate(_dict_rows(path)):
+        for number, row in enumerate(dict_rows(path)):
             yield str(number), row[text]
 
     return rows
@@ -186,13 +187,13 @@ def is_dev_row(dataset: str, row_id: str) -> bool:
 def airline_sentiment(datasets: Path = DATASETS) -> list[tuple[str, str]]:
     """Return the 14,640 tweets to US airlines as (text, sentiment), the crowd's label in our words."""
     path = datasets / "twitter-us-airline-sentiment" / "Airline-Sentiment-2-w-AA.csv"
-    return [(row["text"], row["airline_sentiment"]) for row in _dict_rows(path)]
+    return [(row["text"], row["airline_sentiment"]) for row in dict_rows(path)]
 
 
 def xci(datasets: Path = DATASETS) -> list[tuple[str, str, int]]:
     """Return X-CI (Singh et al. 2023) as (text, sentiment, complaint severity 0-4; 0 = no complaint)."""
     path = datasets / "xci-singh2023" / "X-CI_Dataset.csv"
-    return [(row["tweet"], row["sentiment"].lower(), int(row["Severity"])) for row in _dict_rows(path)]
+    return [(row["tweet"], row["sentiment"].lower(), int(row["Severity"])) for row in dict_rows(path)]
 
 
 def deft2017(split: str = "test", datasets: Path = DATASETS) -> list[tuple[str, str]]:
@@ -211,7 +212,7 @@ def kecht_topics(datasets: Path = DATASETS) -> list[tuple[str, str, set[str]]]:
     topics)."""
     rows = []
     for path in sorted((datasets / "twcs-labelled-kecht2021").glob("*.csv")):
-        for row in _dict_rows(path):
+        for row in dict_rows(path):
             topics = {name for name, value in list(row.items())[10:] if value.strip() not in ("", "0", "0.0")}
             rows.append((row["tweet_id"], row["text"], topics))
     return rows

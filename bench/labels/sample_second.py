@@ -34,8 +34,7 @@ def rows_of(dataset: str, file: str) -> list[tuple[str, str]]:
 
 def columns(dataset: str, file: str) -> list[dict[str, str]]:
     """Return a source file's rows as dictionaries, for the columns a filter needs."""
-    text = realdata.read_text(realdata.DATASETS / dataset / file)
-    return list(csv.DictReader(io.StringIO(text, newline="")))
+    return realdata.dict_rows(realdata.DATASETS / dataset / file)
 
 
 def sources(language: str) -> list[tuple[str, str, list[tuple[str, str]], int | None]]:
