@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import realdata
+from classifier_eval import predictor
 from redis.asyncio import Redis
 
-from classifier.choice import load_classifier
 from classifier.examples import Inbound
 from router.handlers import Deps, route_messages
 from router.rules import SHIPPED_RULES, RuleSet, parse_rules
@@ -158,11 +158,7 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--model", default="learned")
     args = parser.parse_args(argv)
-    classify, version = load_classifier(args.model)
-    many = classify.__self__.classify_many if hasattr(classify, "__self__") else None
-    batch = many or (
-        lambda items: [classify(i.text, channel=i.channel, visibility=i.visibility) for i in items]
-    )
+    batch, version = predictor(args.model, None)
     redis = Redis.from_url(args.redis)
     sets = {"ibm (all support)": ibm(), "twacs airlines": twacs()}
     results = {}
