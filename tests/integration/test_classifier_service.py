@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
 
 from classifier.app import create_app
 from classifier.config import Settings
@@ -186,15 +187,13 @@ async def test_the_classifier_classifies_batches_and_picks_up_a_retrained_model_
 
 def _judged(scraped: str) -> dict[tuple[str, str], float]:
     """Return the judged-corrections counters that are above zero, by (role, verdict)."""
-    found = {}
-    for line in scraped.splitlines():
-        if line.startswith("switchboard_classifier_corrections_judged_total{"):
-            labels, value = line.rsplit(" ", 1)
-            role = labels.split('role="')[1].split('"')[0]
-            verdict = labels.split('verdict="')[1].split('"')[0]
-            if float(value) > 0:
-                found[role, verdict] = float(value)
-    return found
+    return {
+        (sample.labels["role"], sample.labels["verdict"]): sample.value
+        for family in text_string_to_metric_families(scraped)
+        if family.name == "switchboard_classifier_corrections_judged"
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.value > 0
+    }
 
 
 async def _changed(read, old: str) -> bool:
