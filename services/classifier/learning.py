@@ -258,16 +258,17 @@ class TrainedModel:
         classes = self._classes
         # "Complaints are support" (the guide): a complaint the complaint head sees is support, as sure as
         # the surer of the two heads.
-        support, complained = p["category"][:, self._support], p["is_complaint"][:, self._complaint_true]
+        complained = p["is_complaint"][:, self._complaint_true]
+        complaint = complained >= 0.5
         if RECIPE["complaint_is_support"]:
-            support = np.where(complained >= 0.5, np.maximum(support, complained), support)
+            support = p["category"][:, self._support]
+            support = np.where(complaint, np.maximum(support, complained), support)
             p["category"][:, self._support] = support
             p["category"][:, 1 - self._support] = 1.0 - support
         best = p["category"].argmax(axis=1)
         # The intent is the likeliest of the chosen category's intents.
         intent_scores = np.where(self._intent_of[best], p["intent"], -1.0)
         intents = intent_scores.argmax(axis=1)
-        complaint = p["is_complaint"][:, self._complaint_true] >= 0.5
         tones = p["sentiment"].argmax(axis=1)
         tone_score = np.clip(p["sentiment"][:, self._positive] - p["sentiment"][:, self._negative], -1.0, 1.0)
         pushes, features, bounds = self._strongest(matrix, best)
