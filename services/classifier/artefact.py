@@ -1,30 +1,36 @@
 """Save and load a trained model as a versioned directory, and train the packaged one on first use.
 
-An artefact is a directory with `model.pkl` (the fitted scikit-learn objects) and `meta.json` (what
-names, checks and describes them). Unpickling runs code chosen by whoever wrote the file: load only
-artefacts you built or got from a trusted source. The checks below catch corruption, a mismatching
-scikit-learn or lexicon, and careless edits; they are not a defence against a forged artefact.
+An artefact is a directory with `model.npz` (the model's fitted numbers: vocabularies, IDF weights,
+coefficients and labels, as plain arrays) and `meta.json` (what names, checks and describes them). Nothing
+in it is code: it is read with `numpy.load(allow_pickle=False)` and JSON, without scikit-learn, so loading
+an artefact runs nothing its author chose, and a model outlives an upgrade of the library that trained
+it. The checks below catch corruption, a mismatching feature recipe or lexicon, and careless edits.
+Format 1 (a pickle of scikit-learn objects, before 2026-12-07) is refused with the command that rebuilds it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import pickle
 import shutil
 import tempfile
+import zipfile
+from importlib.metadata import version
 from pathlib import Path
 
-import sklearn
+import numpy as np
 
 from classifier import cues
 from classifier.examples import CORPUS, data_hash, read_examples
-from classifier.learning import RECIPE, TrainedModel, recipe_hash, train
+from classifier.learning import BLOCKS, HEADS, RECIPE, Head, TrainedModel, recipe_hash, terms_by_column, train
 
-FORMAT = 1
-MODEL_FILE = "model.pkl"
+FORMAT = 2
+MODEL_FILE = "model.npz"
 META_FILE = "meta.json"
+# A block's terms are words and word pairs (`str.split` tokens joined by one space): never a newline.
+TERM_SEPARATOR = "\n"
 
 
 class ArtefactError(ValueError):
@@ -42,7 +48,7 @@ def _label(value: object) -> str:
 
 
 def _identity(model: TrainedModel) -> dict:
-    """What names a model, stored both inside the pickle and in meta.json so each checks the other."""
+    """What names a model, stored both inside model.npz and in meta.json so each checks the other."""
     return {
         "version": model.version,
         "data_hash": model.data_hash,
@@ -51,13 +57,24 @@ def _identity(model: TrainedModel) -> dict:
     }
 
 
+def _text(value: str) -> np.ndarray:
+    """Store text as an array of its UTF-8 bytes (an array of strings would be an array of objects)."""
+    return np.frombuffer(value.encode("utf-8"), dtype=np.uint8)
+
+
+def _read_text(array: np.ndarray) -> str:
+    """Read text stored by `_text`."""
+    if array.dtype != np.uint8 or array.ndim != 1:
+        raise ValueError(f"text stored as {array.dtype} of {array.ndim} dimensions, not bytes")
+    return array.tobytes().decode("utf-8")
+
+
 def meta(model: TrainedModel, blob: bytes) -> dict:
-    """Describe a model and its pickled bytes."""
+    """Describe a model and its stored bytes."""
     return {
         "format": FORMAT,
         **_identity(model),
         "model_sha256": _sha256(blob),
-        "sklearn": sklearn.__version__,
         "recipe": RECIPE,
         "recipe_sha256": recipe_hash(),
         "lexicon_sha256": cues.fingerprint(),
@@ -67,41 +84,109 @@ def meta(model: TrainedModel, blob: bytes) -> dict:
     }
 
 
-def save(model: TrainedModel, directory: Path | str) -> Path:
-    """Write a model to a directory (created if need be), replacing any artefact there."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+def dumps(model: TrainedModel) -> bytes:
+    """Return a model's fitted numbers as the bytes of an .npz archive.
+
+    Uncompressed (it loads faster) and dated 1980-01-01 as `numpy.savez` does not: the same model gives
+    the same bytes, so two trainings can be compared by their files' checksums.
+    """
     state = {
-        "vectorizers": model.vectorizers,
-        "heads": model.heads,
+        # Labels keep their type (the complaint head's are booleans), so they are stored as JSON.
+        "labels": model.labels(),
         "counts": model.counts,
         "evaluation": model.evaluation,
         "identity": _identity(model),
     }
-    blob = pickle.dumps(state, protocol=5)
+    arrays = {"state": _text(json.dumps(state, sort_keys=True))}
+    for block in BLOCKS:
+        arrays[f"terms.{block}"] = _text(TERM_SEPARATOR.join(terms_by_column(model.vocabularies[block])))
+        arrays[f"idf.{block}"] = np.asarray(model.idf[block], dtype=np.float64)
+    for head in HEADS:
+        arrays[f"coef.{head}"] = np.asarray(model.heads[head].coef, dtype=np.float64)
+        arrays[f"intercept.{head}"] = np.asarray(model.heads[head].intercept, dtype=np.float64)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with archive.open(member, "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def loads(blob: bytes) -> tuple[TrainedModel, dict]:
+    """Rebuild a model from `dumps`'s bytes; return it with the identity stored beside it.
+
+    Raises ValueError (or KeyError, zipfile.BadZipFile) on bytes that are not such an archive.
+    """
+    with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    # numpy hands back a member that is not an array file as its raw bytes.
+    strays = sorted(name for name, value in arrays.items() if not isinstance(value, np.ndarray))
+    if strays:
+        raise ValueError(f"{', '.join(strays)}: not arrays")
+    state = json.loads(_read_text(arrays["state"]))
+    vocabularies = {}
+    for block in BLOCKS:
+        terms = _read_text(arrays[f"terms.{block}"]).split(TERM_SEPARATOR)
+        vocabularies[block] = {term: col for col, term in enumerate(terms)}
+        if len(vocabularies[block]) != len(terms) or len(terms) != len(arrays[f"idf.{block}"]):
+            raise ValueError(f"the {block} block's terms and IDF weights do not match")
+    heads = {
+        head: Head(state["labels"][head], arrays[f"coef.{head}"], arrays[f"intercept.{head}"])
+        for head in HEADS
+    }
+    model = TrainedModel(
+        vocabularies,
+        {block: arrays[f"idf.{block}"] for block in BLOCKS},
+        heads,
+        state["identity"]["data_hash"],
+        state["identity"]["seed"],
+        state["counts"],
+        state["evaluation"],
+    )
+    return model, state["identity"]
+
+
+def save(model: TrainedModel, directory: Path | str) -> Path:
+    """Write a model to a directory (created if need be), replacing any artefact there."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    blob = dumps(model)
     text = json.dumps(meta(model, blob), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    # The pickle lands before the metadata that vouches for it: a crash leaves no valid-looking pair.
+    # The model lands before the metadata that vouches for it: a crash leaves no valid-looking pair.
     for name, data in ((MODEL_FILE, blob), (META_FILE, text.encode())):
         partial = directory / f".{name}.partial"
         partial.write_bytes(data)
         partial.replace(directory / name)
+    # A format 1 artefact's pickle, replaced by this one, would only mislead.
+    (directory / "model.pkl").unlink(missing_ok=True)
     return directory
 
 
 def load(directory: Path | str) -> TrainedModel:
-    """Read a model artefact, refusing one that is damaged or was built for another scikit-learn or recipe."""
+    """Read a model artefact, refusing one that is damaged or was built for another recipe or lexicon."""
     directory = Path(directory)
     try:
         info = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
-        blob = (directory / MODEL_FILE).read_bytes()
     except FileNotFoundError as exc:
         raise ArtefactError(f"{directory}: not a model artefact ({exc.filename} is missing)") from None
     except (ValueError, OSError) as exc:
         raise ArtefactError(f"{directory}: unreadable {META_FILE}: {exc}") from None
+    if isinstance(info, dict) and info.get("format") == 1:
+        raise ArtefactError(
+            f"{directory}: format 1 (a pickle of scikit-learn objects), which this version no longer "
+            f"loads; retrain it with `switchboard train --out {directory}` (add `--data` with its corpus "
+            "and `switchboard corrections` if it was trained on them)"
+        )
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise ArtefactError(f"{directory}: {META_FILE} is not format {FORMAT}")
+    try:
+        blob = (directory / MODEL_FILE).read_bytes()
+    except FileNotFoundError as exc:
+        raise ArtefactError(f"{directory}: not a model artefact ({exc.filename} is missing)") from None
+    except OSError as exc:
+        raise ArtefactError(f"{directory}: unreadable {MODEL_FILE}: {exc}") from None
     expected = {
-        "sklearn": (sklearn.__version__, "scikit-learn"),
         "recipe_sha256": (recipe_hash(), "feature recipe"),
         "lexicon_sha256": (cues.fingerprint(), "lexicon tables"),
     }
@@ -114,18 +199,9 @@ def load(directory: Path | str) -> TrainedModel:
     if info.get("model_sha256") != _sha256(blob):
         raise ArtefactError(f"{directory}: {MODEL_FILE} does not match {META_FILE} (damaged or edited)")
     try:
-        state = pickle.loads(blob)  # trusted artefacts only: see the module docstring
-        identity = state["identity"]
-        model = TrainedModel(
-            state["vectorizers"],
-            state["heads"],
-            identity["data_hash"],
-            identity["seed"],
-            state["counts"],
-            state["evaluation"],
-        )
-    except Exception as exc:
-        raise ArtefactError(f"{directory}: cannot rebuild the model from {MODEL_FILE}: {exc}") from None
+        model, identity = loads(blob)
+    except (ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
+        raise ArtefactError(f"{directory}: cannot rebuild the model from {MODEL_FILE}: {exc!r}") from None
     found = _identity(model)
     if any(info.get(key) != value for key, value in found.items()) or found != identity:
         raise ArtefactError(f"{directory}: {META_FILE} does not describe the model in {MODEL_FILE}")
@@ -141,8 +217,9 @@ def default_cache() -> Path:
 def default_model(cache: Path | str | None = None, *, seed: int = 0, corpus: Path = CORPUS) -> TrainedModel:
     """Return the model trained on the packaged corpus, training and caching it on first use.
 
-    The cache entry is named by the data hash, seed, recipe, lexicon and scikit-learn version, so a
-    changed corpus or library trains a new model and never reuses a stale one.
+    The cache entry is named by the data hash, seed, recipe, lexicon, scikit-learn version (which fits
+    the model) and artefact format, so a changed corpus or library trains a new model and never reuses a
+    stale one.
     """
     examples = read_examples([corpus])
     key = "-".join(
@@ -151,7 +228,8 @@ def default_model(cache: Path | str | None = None, *, seed: int = 0, corpus: Pat
             f"s{seed}",
             f"r{recipe_hash()[:8]}",
             f"l{cues.fingerprint()[:8]}",
-            f"sklearn{sklearn.__version__}",
+            f"sklearn{version('scikit-learn')}",
+            f"f{FORMAT}",
         )
     )
     directory = Path(cache) if cache is not None else default_cache()

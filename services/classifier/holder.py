@@ -28,7 +28,7 @@ class ReloadError(Exception):
 
 
 class Stamp(NamedTuple):
-    """What names the content of a model directory, read cheaply: no hashing of the pickle."""
+    """What names the content of a model directory, read cheaply: no hashing of the model file."""
 
     meta: str
     model_size: int
@@ -47,7 +47,7 @@ class Loaded:
 
 
 def stamp(directory: Path) -> Stamp | None:
-    """Read what names a model directory's content: meta.json's digest, model.pkl's size and mtime.
+    """Read what names a model directory's content: meta.json's digest, model.npz's size and mtime.
 
     None when either file is missing.
     """
@@ -158,9 +158,9 @@ class ModelHolder:
     async def watch(self, interval: float) -> None:
         """Reload when the model directory holds a new model; run until cancelled.
 
-        A new model is a new meta.json: `switchboard train` writes it after model.pkl, so a pickle
+        A new model is a new meta.json: `switchboard train` writes it after model.npz, so a model file
         changing under the same meta.json is a model half written, not one to load. After a refusal any
-        change is worth a try (a pickle copied after its meta.json). The directory must also read the
+        change is worth a try (a model file copied after its meta.json). The directory must also read the
         same on two checks in a row, so a copy in progress is not loaded, nor refused, halfway.
         """
         if self.directory is None:

@@ -1,26 +1,32 @@
-"""Train and run the learned classifier: TF-IDF words and characters plus lexicon cues, logistic heads."""
+"""Train and run the learned classifier: TF-IDF words and stems plus lexicon cues, logistic heads.
+
+Training fits scikit-learn's vectorizers and logistic regressions; the model keeps only their fitted numbers
+(vocabularies, IDF weights, coefficients, labels), so running or loading a model never imports
+scikit-learn: a service starts faster, and an artefact is plain arrays, not a pickle of library objects.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, compress, pairwise, repeat
 from operator import contains
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
 
-from classifier import behaviour, evaluation
 from classifier import cues as cue_lexicon
 from classifier.examples import INTENTS_OF, Example, Inbound, counts, data_hash, split
 from classifier.model import NORMALISATION, Memo, normalise, support_intent
 from switchboard.contract import Classification, trusted
+
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
 
 FAMILY = "tfidf-lr"
 HEADS = ("category", "intent", "is_complaint", "sentiment")
@@ -66,8 +72,10 @@ def prefixes(norm: str) -> list[str]:
     return [f"{t[:size]}~" for t in norm.split() if len(t) > size]
 
 
-def _vectorizer(block: str) -> TfidfVectorizer:
-    """Build one unfitted TF-IDF block of the recipe."""
+def vectorizer(block: str) -> TfidfVectorizer:
+    """Build one unfitted TF-IDF block of the recipe (scikit-learn is imported here, for training only)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     params = {**RECIPE[block], **RECIPE["tfidf"]}
     if params["analyzer"] == "prefix":
         params["analyzer"] = prefixes
@@ -136,12 +144,31 @@ def _matrix(vectorizers: dict[str, TfidfVectorizer], parsed: Sequence[_Parsed]) 
     )
 
 
+BLOCKS = ("word", "stem")
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """One fitted logistic head: its labels in the order of its outputs, weights and intercepts.
+
+    `coef` is outputs x features (one output for two labels: the score of the second), as scikit-learn's
+    `coef_`.
+    """
+
+    classes: list
+    coef: np.ndarray
+    intercept: np.ndarray
+
+
 @dataclass(eq=False)
 class TrainedModel:
-    """Fitted TF-IDF blocks and one logistic head per decision, with what names and describes them."""
+    """The fitted numbers of the TF-IDF blocks and of one logistic head per decision, with what names and
+    describes them."""
 
-    vectorizers: dict[str, TfidfVectorizer]
-    heads: dict[str, LogisticRegression]
+    # Per TF-IDF block (`BLOCKS`): each term's column in the block, and the block's IDF weights by column.
+    vocabularies: dict[str, dict[str, int]]
+    idf: dict[str, np.ndarray]
+    heads: dict[str, Head]
     data_hash: str
     seed: int
     counts: dict[str, dict[str, int]]
@@ -164,29 +191,44 @@ class TrainedModel:
     _names: list[str] = field(init=False, repr=False)
     _pairs: dict[tuple[str, ...], int] = field(init=False, repr=False)
     _cue_tables: dict[int, str] = field(init=False, repr=False)
-    _stems_of: Callable[[str], list[str]] = field(init=False, repr=False)
     _token_features: Memo = field(init=False, repr=False)
     _token_stems: Memo = field(init=False, repr=False)
 
+    @classmethod
+    def fitted(
+        cls,
+        vectorizers: dict[str, TfidfVectorizer],
+        heads: dict[str, LogisticRegression],
+        data_hash: str,
+        seed: int,
+        counts: dict[str, dict[str, int]],
+    ) -> TrainedModel:
+        """Keep the fitted numbers of scikit-learn's vectorizers and heads."""
+        return cls(
+            {b: {term: int(col) for term, col in vectorizers[b].vocabulary_.items()} for b in BLOCKS},
+            {b: vectorizers[b].idf_ for b in BLOCKS},
+            {h: Head(heads[h].classes_.tolist(), heads[h].coef_, heads[h].intercept_) for h in HEADS},
+            data_hash,
+            seed,
+            counts,
+        )
+
     def __post_init__(self) -> None:
-        blocks = [self.vectorizers["word"], self.vectorizers["stem"]]
-        self._vocab = [v.vocabulary_ for v in blocks]
-        self._idf_all = np.concatenate([v.idf_ for v in blocks])
+        self._vocab = [self.vocabularies[b] for b in BLOCKS]
+        self._idf_all = np.concatenate([self.idf[b] for b in BLOCKS])
         sizes = [len(v) for v in self._vocab]
         self._offsets = [0, sizes[0], sizes[0] + sizes[1]]
-        # On one word the stem analyser yields that word's stem, as inside a whole message.
-        self._stems_of = self.vectorizers["stem"].build_analyzer()
         # Words repeat from message to message, so their columns are worth remembering.
         self._token_features = Memo(self._features_of, TOKEN_CACHE)
         self._token_stems = Memo(self._stem_features, TOKEN_CACHE)
         # Word pairs by their two words: looked up without joining them into a string first.
         self._pairs = {tuple(gram.split(" ")): col for gram, col in self._vocab[0].items() if " " in gram}
         self._names = [
-            *(str(name) for v in blocks for name in v.get_feature_names_out()),
+            *(term for v in self._vocab for term in terms_by_column(v)),
             *(f"cue:{t}" for t in cue_lexicon.TABLES),
         ]
         self._cue_tables = {self._offsets[2] + k: table for k, table in enumerate(cue_lexicon.TABLES)}
-        self._classes = {head: self.heads[head].classes_.tolist() for head in HEADS}
+        self._classes = {head: list(self.heads[head].classes) for head in HEADS}
         # Which intents each category may take, as a mask per category label.
         self._intent_of = np.array(
             [
@@ -201,12 +243,12 @@ class TrainedModel:
         # One matrix for every head's weights (features x outputs): one product scores all decisions.
         columns, start = {}, 0
         for head in HEADS:
-            n = self.heads[head].coef_.shape[0]
+            n = self.heads[head].coef.shape[0]
             columns[head] = slice(start, start + n)
             start += n
         self._columns = columns
-        self._weights = np.ascontiguousarray(np.vstack([self.heads[h].coef_ for h in HEADS]).T)
-        self._bias = np.concatenate([self.heads[h].intercept_ for h in HEADS])
+        self._weights = np.ascontiguousarray(np.vstack([self.heads[h].coef for h in HEADS]).T)
+        self._bias = np.concatenate([self.heads[h].intercept for h in HEADS])
 
     @property
     def version(self) -> str:
@@ -219,18 +261,17 @@ class TrainedModel:
 
     def labels(self) -> dict[str, list]:
         """Return the labels each head can give, in the order of its outputs."""
-        return {head: self.heads[head].classes_.tolist() for head in HEADS}
+        return {head: list(self.heads[head].classes) for head in HEADS}
 
     def fingerprint(self) -> str:
         """Hash every fitted number and vocabulary, so two trainings can be compared byte for byte."""
         digest = hashlib.sha256()
-        for block in ("word", "stem"):
-            vectorizer = self.vectorizers[block]
-            digest.update(json.dumps(sorted(vectorizer.vocabulary_.items())).encode())
-            digest.update(vectorizer.idf_.tobytes())
+        for block in BLOCKS:
+            digest.update(json.dumps(sorted(self.vocabularies[block].items())).encode())
+            digest.update(np.ascontiguousarray(self.idf[block], dtype=np.float64).tobytes())
         for head in HEADS:
-            digest.update(self.heads[head].coef_.tobytes())
-            digest.update(self.heads[head].intercept_.tobytes())
+            digest.update(np.ascontiguousarray(self.heads[head].coef, dtype=np.float64).tobytes())
+            digest.update(np.ascontiguousarray(self.heads[head].intercept, dtype=np.float64).tobytes())
         return digest.hexdigest()
 
     def classify(
@@ -402,7 +443,8 @@ class TrainedModel:
     def _stem_columns(self, token: str) -> tuple[tuple[int, int], ...]:
         """Return the character block's columns of one word and how often each occurs in it."""
         vocab = self._vocab[1]
-        found = Counter(vocab[g] for g in self._stems_of(token) if g in vocab)
+        # On one word the stem analyser yields that word's stem, as inside a whole message.
+        found = Counter(vocab[g] for g in prefixes(token) if g in vocab)
         return tuple(found.items())
 
     def _probabilities(self, scores: np.ndarray, head: str) -> np.ndarray:
@@ -444,6 +486,14 @@ class TrainedModel:
         return _distinct_terms(credit)
 
 
+def terms_by_column(vocabulary: dict[str, int]) -> list[str]:
+    """Return a block's terms in the order of their columns (scikit-learn's `get_feature_names_out`)."""
+    terms = [""] * len(vocabulary)
+    for term, col in vocabulary.items():
+        terms[col] = term
+    return terms
+
+
 def _distinct_terms(credit: dict[str, float]) -> list[str]:
     """Return the terms of most credit first, skipping one whose words hold or are held by a chosen one's."""
     chosen: list[str] = []
@@ -471,15 +521,40 @@ def _distinct_terms(credit: dict[str, float]) -> list[str]:
     return chosen
 
 
+def as_sklearn(model: TrainedModel) -> tuple[dict[str, TfidfVectorizer], dict[str, LogisticRegression]]:
+    """Rebuild scikit-learn's fitted vectorizers and heads from a model's numbers.
+
+    Not used to classify: the benchmark's textbook path and the test that the model's own inference
+    decides as scikit-learn would on the same numbers.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    vectorizers = {}
+    for block in BLOCKS:
+        fitted = vectorizer(block).set_params(vocabulary=model.vocabularies[block])
+        fitted.idf_ = model.idf[block]
+        vectorizers[block] = fitted
+    heads = {}
+    for name, head in model.heads.items():
+        fitted = LogisticRegression(**RECIPE["logistic"])
+        fitted.classes_ = np.array(head.classes)
+        fitted.coef_, fitted.intercept_ = head.coef, head.intercept
+        heads[name] = fitted
+    return vectorizers, heads
+
+
 def _fit(examples: Sequence[Example], seed: int) -> TrainedModel:
     """Fit the TF-IDF blocks and the four heads on examples, on one thread so sums add up the same way.
 
     The TF-IDF blocks see every example's text; each head only the examples that carry its label.
     """
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
     parsed = [_parse(e.text) for e in examples]
     norms = [p.norm for p in parsed]
     with threadpool_limits(limits=1):
-        vectorizers = {block: _vectorizer(block).fit(norms) for block in ("word", "stem")}
+        vectorizers = {block: vectorizer(block).fit(norms) for block in BLOCKS}
         matrix = _matrix(vectorizers, parsed)
         heads = {}
         for head in HEADS:
@@ -491,7 +566,7 @@ def _fit(examples: Sequence[Example], seed: int) -> TrainedModel:
                 raise ValueError(f"the examples give {given} {head} label; a head needs two or more")
             x = matrix if len(rows) == len(examples) else matrix[rows]
             heads[head] = LogisticRegression(**RECIPE["logistic"]).fit(x, y)
-    return TrainedModel(vectorizers, heads, data_hash(examples), seed, counts(examples))
+    return TrainedModel.fitted(vectorizers, heads, data_hash(examples), seed, counts(examples))
 
 
 def train(examples: Iterable[Example], seed: int = 0, *, holdout: float | None = None) -> TrainedModel:
@@ -501,6 +576,8 @@ def train(examples: Iterable[Example], seed: int = 0, *, holdout: float | None =
     carries, and names the model. `holdout=0` skips that twin and its scores; the model carries its
     behaviour checks' counts either way.
     """
+    from classifier import behaviour, evaluation
+
     examples = list(examples)
     share = RECIPE["holdout"] if holdout is None else holdout
     model = _fit(examples, seed)

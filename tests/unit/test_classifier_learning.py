@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import pickle
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -207,6 +209,21 @@ def test_one_by_one_and_batch_classification_agree(held_out):
     assert single == model.classify_many(items)
 
 
+def test_the_models_own_features_and_scores_are_scikit_learns_on_the_same_numbers(held_out):
+    import numpy as np
+
+    model, held = held_out
+    parsed = [learning._parse(e.text) for e in held[:300]]
+    vectorizers, heads = learning.as_sklearn(model)
+    theirs = learning._matrix(vectorizers, parsed)
+    ours = model._features(parsed)
+    assert abs(ours - theirs).max() < 1e-12
+    scores = ours @ model._weights + model._bias
+    for head in learning.HEADS:
+        expected = heads[head].predict_proba(theirs)
+        assert np.allclose(model._probabilities(scores, head), expected, rtol=0, atol=1e-12), head
+
+
 def test_channel_facts_reach_priority_and_private_replies(small_model: TrainedModel):
     loud = small_model.classify(
         "Still no delivery after two weeks, worst service ever",
@@ -241,7 +258,7 @@ def test_a_saved_and_loaded_model_gives_identical_decisions(small_model: Trained
     [
         (lambda m: m | {"seed": 7}, "does not describe"),
         (lambda m: m | {"version": "tfidf-lr-00000000-s0"}, "does not describe"),
-        (lambda m: m | {"sklearn": "0.0.1"}, "another scikit-learn"),
+        (lambda m: m | {"lexicon_sha256": "0" * 64}, "another lexicon"),
         (lambda m: m | {"recipe_sha256": "0" * 64}, "another feature recipe"),
         (lambda m: m | {"format": 99}, "not format"),
     ],
@@ -254,30 +271,100 @@ def test_an_edited_meta_json_is_refused(small_model: TrainedModel, tmp_path: Pat
         artefact.load(directory)
 
 
-def test_a_damaged_or_missing_pickle_is_refused(small_model: TrainedModel, tmp_path: Path):
+def test_a_damaged_or_missing_model_file_is_refused(small_model: TrainedModel, tmp_path: Path):
     directory = artefact.save(small_model, tmp_path / "model")
-    blob = bytearray((directory / "model.pkl").read_bytes())
+    blob = bytearray((directory / artefact.MODEL_FILE).read_bytes())
     blob[len(blob) // 2] ^= 0xFF
-    (directory / "model.pkl").write_bytes(bytes(blob))
+    (directory / artefact.MODEL_FILE).write_bytes(bytes(blob))
     with pytest.raises(artefact.ArtefactError, match="damaged or edited"):
         artefact.load(directory)
-    (directory / "model.pkl").unlink()
+    (directory / artefact.MODEL_FILE).unlink()
     with pytest.raises(artefact.ArtefactError, match="missing"):
         artefact.load(directory)
 
 
-def test_a_pickle_of_another_model_is_refused_even_with_a_matching_checksum(
+def _rewrite_model_file(directory: Path, blob: bytes) -> None:
+    """Replace an artefact's model file and make meta.json's checksum vouch for it."""
+    (directory / artefact.MODEL_FILE).write_bytes(blob)
+    meta = json.loads((directory / artefact.META_FILE).read_text())
+    (directory / artefact.META_FILE).write_text(json.dumps(meta | {"model_sha256": artefact._sha256(blob)}))
+
+
+def test_a_model_file_of_another_model_is_refused_even_with_a_matching_checksum(
     small_model: TrainedModel, tmp_path: Path
 ):
     directory = artefact.save(small_model, tmp_path / "model")
-    state = pickle.loads((directory / "model.pkl").read_bytes())
-    state["identity"]["seed"] = 5
-    blob = pickle.dumps(state, protocol=5)
-    (directory / "model.pkl").write_bytes(blob)
-    meta = json.loads((directory / "meta.json").read_text())
-    (directory / "meta.json").write_text(json.dumps(meta | {"model_sha256": artefact._sha256(blob)}))
+    other = TrainedModel(
+        small_model.vocabularies,
+        small_model.idf,
+        {
+            **small_model.heads,
+            "category": learning.Head(
+                small_model.heads["category"].classes,
+                small_model.heads["category"].coef * 2,
+                small_model.heads["category"].intercept,
+            ),
+        },
+        small_model.data_hash,
+        small_model.seed,
+        small_model.counts,
+    )
+    _rewrite_model_file(directory, artefact.dumps(other))
     with pytest.raises(artefact.ArtefactError, match="does not describe"):
         artefact.load(directory)
+
+
+def test_a_model_file_that_is_not_the_archive_of_a_model_is_refused_with_its_reason(
+    small_model: TrainedModel, tmp_path: Path
+):
+    directory = artefact.save(small_model, tmp_path / "model")
+    _rewrite_model_file(directory, b"not a zip archive")
+    with pytest.raises(artefact.ArtefactError, match="cannot rebuild the model"):
+        artefact.load(directory)
+    # An archive missing one of the model's arrays.
+    with zipfile.ZipFile(tmp_path / "partial.npz", "w") as archive:
+        archive.writestr("state.npy", b"")
+    _rewrite_model_file(directory, (tmp_path / "partial.npz").read_bytes())
+    with pytest.raises(artefact.ArtefactError, match="cannot rebuild the model"):
+        artefact.load(directory)
+
+
+def test_an_artefact_holds_arrays_and_json_only_and_the_same_model_saves_to_the_same_bytes(
+    small_model: TrainedModel, tmp_path: Path
+):
+    first = artefact.save(small_model, tmp_path / "first") / artefact.MODEL_FILE
+    second = artefact.save(small_model, tmp_path / "second") / artefact.MODEL_FILE
+    assert first.read_bytes() == second.read_bytes()
+    import numpy as np
+
+    # Readable without unpickling anything: no member is an array of Python objects.
+    with np.load(first, allow_pickle=False) as archive:
+        kinds = {archive[name].dtype.kind for name in archive.files}
+    assert kinds <= {"u", "f"}, kinds
+
+
+def test_a_format_1_artefact_is_refused_with_the_command_that_rebuilds_it(
+    small_model: TrainedModel, tmp_path: Path
+):
+    directory = artefact.save(small_model, tmp_path / "model")
+    meta = json.loads((directory / artefact.META_FILE).read_text())
+    (directory / artefact.META_FILE).write_text(json.dumps(meta | {"format": 1}))
+    with pytest.raises(artefact.ArtefactError, match=r"format 1 .*switchboard train --out"):
+        artefact.load(directory)
+
+
+def test_loading_and_running_a_model_never_imports_scikit_learn(small_model: TrainedModel, tmp_path: Path):
+    directory = artefact.save(small_model, tmp_path / "model")
+    script = (
+        "import sys\n"
+        "from classifier import artefact, app\n"
+        "from classifier.examples import Inbound\n"
+        f"model = artefact.load({str(directory)!r})\n"
+        "model.classify_many([Inbound('@NovaTel ma box ne marche plus', 'x', 'public', None, None)])\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_the_default_model_is_trained_once_per_corpus_then_read_from_its_cache(tmp_path: Path):
@@ -289,10 +376,10 @@ def test_the_default_model_is_trained_once_per_corpus_then_read_from_its_cache(t
     first = artefact.default_model(tmp_path / "cache", corpus=corpus)
     (entry,) = (tmp_path / "cache").iterdir()
     assert entry.name.startswith(f"{first.data_hash[:16]}-s0-")
-    stamp = (entry / "model.pkl").stat().st_mtime_ns
+    stamp = (entry / artefact.MODEL_FILE).stat().st_mtime_ns
     again = artefact.default_model(tmp_path / "cache", corpus=corpus)
     assert again.fingerprint() == first.fingerprint()
-    assert (entry / "model.pkl").stat().st_mtime_ns == stamp
+    assert (entry / artefact.MODEL_FILE).stat().st_mtime_ns == stamp
     (corpus / "fr.jsonl").unlink()
     english = artefact.default_model(tmp_path / "cache", corpus=corpus)
     assert english.version != first.version

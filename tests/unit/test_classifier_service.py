@@ -184,7 +184,7 @@ class Shelf:
     def write(self, name: str, version: str, *, broken: bool = False) -> str:
         directory = self.root / name
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "model.pkl").write_bytes(f"weights of {version}".encode())
+        (directory / artefact.MODEL_FILE).write_bytes(f"weights of {version}".encode())
         (directory / "meta.json").write_text(json.dumps({"version": version, "broken": broken}))
         return str(directory)
 
@@ -194,9 +194,9 @@ class Shelf:
         if spec in ("learned", "lexicon"):
             return Counting(spec)
         meta = json.loads((Path(spec) / "meta.json").read_text())
-        weights = (Path(spec) / "model.pkl").read_bytes()
+        weights = (Path(spec) / artefact.MODEL_FILE).read_bytes()
         if meta["broken"] or weights != f"weights of {meta['version']}".encode():
-            raise ArtefactError(f"{spec}: model.pkl does not match meta.json (damaged or edited)")
+            raise ArtefactError(f"{spec}: {artefact.MODEL_FILE} does not match meta.json (damaged or edited)")
         return Counting(meta["version"])
 
 
@@ -285,22 +285,22 @@ async def test_the_watcher_loads_a_new_model_directory_and_refuses_a_broken_one_
         await asyncio.gather(watcher, return_exceptions=True)
 
 
-async def test_the_watcher_waits_for_the_meta_json_that_vouches_for_a_new_pickle(shelf: Shelf):
+async def test_the_watcher_waits_for_the_meta_json_that_vouches_for_a_new_model_file(shelf: Shelf):
     outcomes = Outcomes()
     directory = Path(shelf.write("model", "v1"))
     live = holder(shelf, str(directory), outcomes)
     watcher = asyncio.create_task(live.watch(0.01))
     try:
-        # `switchboard train` replaces model.pkl first: with the old meta.json it is no model to load.
-        (directory / "model.pkl").write_bytes(b"weights of v2")
+        # `switchboard train` replaces the model file first: with the old meta.json it is no model to load.
+        (directory / artefact.MODEL_FILE).write_bytes(b"weights of v2")
         await asyncio.sleep(0.1)
         assert outcomes.reloads == [] and live.model.version == "v1"
         (directory / "meta.json").write_text(json.dumps({"version": "v2", "broken": False}))
         await eventually(lambda: live.model.version == "v2", timeout=5)
-        # A copy that brings meta.json before model.pkl is refused at worst once, then loaded.
+        # A copy that brings meta.json before the model file is refused at worst once, then loaded.
         (directory / "meta.json").write_text(json.dumps({"version": "v3", "broken": False}))
         await asyncio.sleep(0.1)
-        (directory / "model.pkl").write_bytes(b"weights of v3")
+        (directory / artefact.MODEL_FILE).write_bytes(b"weights of v3")
         await eventually(lambda: live.model.version == "v3", timeout=5)
         assert outcomes.reloads[-1] == ("live", "loaded")
         assert outcomes.reloads.count(("live", "rejected")) <= 1
