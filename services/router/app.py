@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Path, Query
 from prometheus_client import CollectorRegistry
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from router import handlers
 from router.config import Settings
@@ -85,6 +85,12 @@ class RuleTest(BaseModel):
         description="The queue of the open case the sample would join as a later message (a case nobody "
         "moved by hand); unset: the sample opens a case.",
     )
+    case_skill_group: str | None = Field(
+        default=None,
+        max_length=200,
+        description="That case's skill group, as `GET /v1/cases/{id}` shows it: a message that follows the "
+        "case keeps it. Only with `case_queue`.",
+    )
 
     @field_validator("at")
     @classmethod
@@ -94,6 +100,12 @@ class RuleTest(BaseModel):
         if value is not None and not EARLIEST_DRY_RUN <= value <= LATEST_DRY_RUN:
             raise ValueError("the time must lie between 0001-01-02 and 9999-12-30 (UTC)")
         return value
+
+    @model_validator(mode="after")
+    def _a_skill_group_belongs_to_a_case(self) -> RuleTest:
+        if self.case_skill_group is not None and self.case_queue is None:
+            raise ValueError("case_skill_group describes the case of case_queue: give case_queue too")
+        return self
 
 
 def bundled_rules() -> str:
@@ -233,10 +245,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ClassifiedMessage(message=message, classification=sample.classification), at
         )
         if sample.case_queue is not None and current.follow_the_case:
-            # As the router would route it inside that case; the case's own skill group is not known here.
+            # As the router would route it inside that case.
             held = sample.case_queue
             escalated = held if handlers.escalates(decision.queue, held) else None
-            case = Attached("sample", False, queue=held, escalated_from=escalated)
+            case = Attached(
+                "sample", False, queue=held, skill_group=sample.case_skill_group, escalated_from=escalated
+            )
             decision = handlers.follow_case(decision, case)
         return {
             "queue": decision.queue.value,

@@ -265,14 +265,16 @@ async def test_the_dry_run_routes_a_later_message_as_the_router_does(
         "classification": event.data.classification.model_dump(mode="json"),
         "at": NOW.isoformat(),
         "case_queue": opened.queue.value,
+        "case_skill_group": opened.skill_group,
     }
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router") as client:
         response = await client.post("/v1/rules/test", json=sample)
     assert response.status_code == 200, response.text
     dry = response.json()
 
-    assert (dry["queue"], dry["rule"], "escalated" in dry["tags"]) == (
+    assert (dry["queue"], dry["rule"], dry["skill_group"], "escalated" in dry["tags"]) == (
         routed.queue.value,
         routed.rule,
+        routed.skill_group,
         "escalated" in routed.tags,
     )

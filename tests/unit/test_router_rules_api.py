@@ -60,6 +60,36 @@ async def test_an_unsure_sample_goes_to_review(client):
     assert (await client.post("/v1/rules/test", json=unsure)).json()["queue"] == "review"
 
 
+async def test_a_dry_run_of_a_later_message_keeps_its_cases_skill_group_unless_it_escalates(client):
+    chatter = {
+        **SAMPLE,
+        "text": "merci !",
+        "classification": {
+            **SAMPLE["classification"],
+            **{"category": "marketing", "intent": "chatter", "is_complaint": False, "priority": "P4"},
+            **{"sentiment": "positive", "sentiment_score": 0.5, "reply_privately": False},
+        },
+    }
+    followed = {**chatter, "case_queue": "customer-service", "case_skill_group": "billing-fr"}
+    body = (await client.post("/v1/rules/test", json=followed)).json()
+    assert (body["queue"], body["rule"], body["skill_group"]) == (
+        "customer-service",
+        "follow-case",
+        "billing-fr",
+    )
+    # A message the rules send to customer service moves a marketing case there, under its own rule.
+    escalating = {**SAMPLE, "case_queue": "marketing", "case_skill_group": "press"}
+    body = (await client.post("/v1/rules/test", json=escalating)).json()
+    assert (body["queue"], body["skill_group"]) == ("customer-service", "billing-fr")
+    assert "escalated" in body["tags"]
+
+
+async def test_a_dry_run_refuses_a_cases_skill_group_without_its_queue(client):
+    response = await client.post("/v1/rules/test", json={**SAMPLE, "case_skill_group": "billing-fr"})
+    assert response.status_code == 422
+    assert "give case_queue too" in response.text
+
+
 async def test_an_invalid_file_is_rejected_with_its_reason_and_the_previous_rules_stay(
     client, rules_file: Path
 ):
