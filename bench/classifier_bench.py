@@ -93,14 +93,14 @@ def child(variant: str, artefact: str, count: int, repeat: int) -> dict:
     elif variant == "sklearn":
         import scipy.sparse as sp
 
-        from classifier import learning
+        from classifier import learning, training
 
-        vectorizers, heads = learning.as_sklearn(model)
+        vectorizers, heads = training.as_sklearn(model)
 
         def run() -> None:
             for i in range(0, len(items), BATCH):
-                parsed = [learning._parse(item.text) for item in items[i : i + BATCH]]
-                matrix = learning._matrix(vectorizers, parsed)
+                parsed = [learning.parse(item.text) for item in items[i : i + BATCH]]
+                matrix = training.matrix(vectorizers, parsed)
                 for head in learning.HEADS:
                     heads[head].predict_proba(sp.csr_matrix(matrix))
 

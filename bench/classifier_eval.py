@@ -47,7 +47,7 @@ from classifier import behaviour, evaluation
 from classifier import model as lexicon_model
 from classifier.choice import LEARNED, LEXICON, load_classifier
 from classifier.examples import CORPUS, Example, Inbound, read_examples
-from classifier.learning import train
+from classifier.training import train
 from router.rules import SHIPPED_RULES, RuleSet, load_rules
 from switchboard.contract import (
     Author,

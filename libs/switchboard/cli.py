@@ -136,7 +136,7 @@ def train_model(args: argparse.Namespace) -> int:
     """Train the learned classifier on labelled JSON lines and write a versioned model directory."""
     from classifier.artefact import save
     from classifier.examples import CORPUS, read_examples
-    from classifier.learning import train
+    from classifier.training import train
 
     try:
         examples = read_examples(args.data or [CORPUS])

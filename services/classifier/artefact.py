@@ -24,7 +24,7 @@ import numpy as np
 
 from classifier import cues
 from classifier.examples import CORPUS, data_hash, read_examples
-from classifier.learning import BLOCKS, HEADS, RECIPE, Head, TrainedModel, recipe_hash, terms_by_column, train
+from classifier.learning import BLOCKS, HEADS, RECIPE, Head, TrainedModel, recipe_hash, terms_by_column
 
 FORMAT = 2
 MODEL_FILE = "model.npz"
@@ -127,7 +127,8 @@ def loads(blob: bytes) -> tuple[TrainedModel, dict]:
     state = json.loads(_read_text(arrays["state"]))
     vocabularies = {}
     for block in BLOCKS:
-        terms = _read_text(arrays[f"terms.{block}"]).split(TERM_SEPARATOR)
+        text = _read_text(arrays[f"terms.{block}"])
+        terms = text.split(TERM_SEPARATOR) if text else []
         vocabularies[block] = {term: col for col, term in enumerate(terms)}
         if len(vocabularies[block]) != len(terms) or len(terms) != len(arrays[f"idf.{block}"]):
             raise ValueError(f"the {block} block's terms and IDF weights do not match")
@@ -239,6 +240,9 @@ def default_model(cache: Path | str | None = None, *, seed: int = 0, corpus: Pat
             return load(target)
         except ArtefactError:
             shutil.rmtree(target, ignore_errors=True)
+    # Training imports scikit-learn, which loading never needs.
+    from classifier.training import train
+
     # No held-out twin here: a service starting should not fit the model twice; `switchboard train`
     # scores one.
     model = train(examples, seed=seed, holdout=0)

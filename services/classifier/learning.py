@@ -1,8 +1,9 @@
-"""Train and run the learned classifier: TF-IDF words and stems plus lexicon cues, logistic heads.
+"""Run the learned classifier: TF-IDF words and stems plus lexicon cues, logistic heads.
 
-Training fits scikit-learn's vectorizers and logistic regressions; the model keeps only their fitted numbers
-(vocabularies, IDF weights, coefficients, labels), so running or loading a model never imports
-scikit-learn: a service starts faster, and an artefact is plain arrays, not a pickle of library objects.
+`classifier.training` fits scikit-learn's vectorizers and logistic regressions; the model keeps only their
+fitted numbers (vocabularies, IDF weights, coefficients, labels), so loading and running a model never
+import scikit-learn: a service starts faster, and an artefact is plain arrays, not a pickle of library
+objects.
 """
 
 from __future__ import annotations
@@ -10,23 +11,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain, compress, pairwise, repeat
 from operator import contains
-from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from classifier import cues as cue_lexicon
-from classifier.examples import INTENTS_OF, Example, Inbound, counts, data_hash, split
+from classifier.examples import INTENTS_OF, Inbound
 from classifier.model import NORMALISATION, Memo, normalise, support_intent
 from switchboard.contract import Classification, trusted
-
-if TYPE_CHECKING:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
 
 FAMILY = "tfidf-lr"
 HEADS = ("category", "intent", "is_complaint", "sentiment")
@@ -72,22 +68,10 @@ def prefixes(norm: str) -> list[str]:
     return [f"{t[:size]}~" for t in norm.split() if len(t) > size]
 
 
-def vectorizer(block: str) -> TfidfVectorizer:
-    """Build one unfitted TF-IDF block of the recipe (scikit-learn is imported here, for training only)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    params = {**RECIPE[block], **RECIPE["tfidf"]}
-    if params["analyzer"] == "prefix":
-        params["analyzer"] = prefixes
-    else:
-        params["ngram_range"] = tuple(params["ngram_range"])
-    return TfidfVectorizer(**params, dtype=np.float64)
-
-
 _TABLE_COLUMN = {table: k for k, table in enumerate(cue_lexicon.TABLES)}
 
 
-def _cue_rows(parsed: Sequence[_Parsed]) -> np.ndarray:
+def cue_rows(parsed: Sequence[Parsed]) -> np.ndarray:
     """Turn the lexicon cues of each message into bounded feature values, one row per message, one
     column per table.
 
@@ -103,7 +87,7 @@ def _cue_rows(parsed: Sequence[_Parsed]) -> np.ndarray:
 
 
 @dataclass(frozen=True, slots=True)
-class _Parsed:
+class Parsed:
     """A message ready for the heads: its tokens and the lexicon cues found in them."""
 
     norm: str
@@ -124,24 +108,11 @@ def _narrower_topic(cues: Sequence[cue_lexicon.Cue]) -> str:
     return support_intent(totals, 0.0, is_complaint=True)
 
 
-def _parse(text: str) -> _Parsed:
+def parse(text: str) -> Parsed:
     """Normalise a text as the lexicon does and find its cues."""
     norm = normalise(text)
     tokens = norm.split()
-    return _Parsed(norm, tokens, cue_lexicon.find(tokens))
-
-
-def _matrix(vectorizers: dict[str, TfidfVectorizer], parsed: Sequence[_Parsed]) -> sp.csr_matrix:
-    """Build the feature matrix of parsed messages with scikit-learn's own transforms."""
-    norms = [p.norm for p in parsed]
-    return sp.hstack(
-        [
-            vectorizers["word"].transform(norms),
-            vectorizers["stem"].transform(norms),
-            sp.csr_matrix(_cue_rows(parsed)),
-        ],
-        format="csr",
-    )
+    return Parsed(norm, tokens, cue_lexicon.find(tokens))
 
 
 BLOCKS = ("word", "stem")
@@ -193,25 +164,6 @@ class TrainedModel:
     _cue_tables: dict[int, str] = field(init=False, repr=False)
     _token_features: Memo = field(init=False, repr=False)
     _token_stems: Memo = field(init=False, repr=False)
-
-    @classmethod
-    def fitted(
-        cls,
-        vectorizers: dict[str, TfidfVectorizer],
-        heads: dict[str, LogisticRegression],
-        data_hash: str,
-        seed: int,
-        counts: dict[str, dict[str, int]],
-    ) -> TrainedModel:
-        """Keep the fitted numbers of scikit-learn's vectorizers and heads."""
-        return cls(
-            {b: {term: int(col) for term, col in vectorizers[b].vocabulary_.items()} for b in BLOCKS},
-            {b: vectorizers[b].idf_ for b in BLOCKS},
-            {h: Head(heads[h].classes_.tolist(), heads[h].coef_, heads[h].intercept_) for h in HEADS},
-            data_hash,
-            seed,
-            counts,
-        )
 
     def __post_init__(self) -> None:
         self._vocab = [self.vocabularies[b] for b in BLOCKS]
@@ -291,7 +243,7 @@ class TrainedModel:
         """Classify many messages at once: features, scores and probabilities in a few array passes."""
         if not items:
             return []
-        parsed = [_parse(item.text) for item in items]
+        parsed = [parse(item.text) for item in items]
         matrix = self._features(parsed)
         scores = matrix @ self._weights + self._bias
         scores[:, self._columns["category"].start] += self.support_shift
@@ -389,7 +341,7 @@ class TrainedModel:
         np.cumsum(np.minimum(sizes, EXPLAINED_FEATURES), out=bounds[1:])
         return push[kept].tolist(), matrix.indices[kept].tolist(), bounds.tolist()
 
-    def _features(self, parsed: Sequence[_Parsed]) -> sp.csr_matrix:
+    def _features(self, parsed: Sequence[Parsed]) -> sp.csr_matrix:
         """Build the TF-IDF and cue features of many messages, as the fitted vectorizers would.
 
         Only the look-ups run in Python (`_counts`); counting, the sublinear TF, the IDF and each block's
@@ -404,10 +356,10 @@ class TrainedModel:
         norms = np.sqrt(np.bincount(row_of * 2 + block, weights=data * data, minlength=2 * n))
         data /= norms[row_of * 2 + block]
         tfidf = sp.csr_matrix((data, counts.indices, counts.indptr), shape=(n, self._offsets[2]))
-        cue_block = sp.csr_matrix(_cue_rows(parsed))
+        cue_block = sp.csr_matrix(cue_rows(parsed))
         return sp.hstack([tfidf, cue_block], format="csr")
 
-    def _counts(self, parsed: Sequence[_Parsed]) -> sp.csr_matrix:
+    def _counts(self, parsed: Sequence[Parsed]) -> sp.csr_matrix:
         """Count each message's words, word pairs and stems by column, in canonical CSR form.
 
         The words of the whole batch are looked up in one pass of C-level iteration (`map`), not message
@@ -456,7 +408,7 @@ class TrainedModel:
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 
-    def _explain(self, features: list[int], pushes: list[float], parsed: _Parsed) -> list[str]:
+    def _explain(self, features: list[int], pushes: list[float], parsed: Parsed) -> list[str]:
         """Name the words of the message that pushed most toward its category (weight x TF-IDF value).
 
         `features` and their positive `pushes` toward the chosen category come strongest first: the
@@ -519,76 +471,3 @@ def _distinct_terms(credit: dict[str, float]) -> list[str]:
         chosen_words.append(term_words)
         covered |= term_words
     return chosen
-
-
-def as_sklearn(model: TrainedModel) -> tuple[dict[str, TfidfVectorizer], dict[str, LogisticRegression]]:
-    """Rebuild scikit-learn's fitted vectorizers and heads from a model's numbers.
-
-    Not used to classify: the benchmark's textbook path and the test that the model's own inference
-    decides as scikit-learn would on the same numbers.
-    """
-    from sklearn.linear_model import LogisticRegression
-
-    vectorizers = {}
-    for block in BLOCKS:
-        fitted = vectorizer(block).set_params(vocabulary=model.vocabularies[block])
-        fitted.idf_ = model.idf[block]
-        vectorizers[block] = fitted
-    heads = {}
-    for name, head in model.heads.items():
-        fitted = LogisticRegression(**RECIPE["logistic"])
-        fitted.classes_ = np.array(head.classes)
-        fitted.coef_, fitted.intercept_ = head.coef, head.intercept
-        heads[name] = fitted
-    return vectorizers, heads
-
-
-def _fit(examples: Sequence[Example], seed: int) -> TrainedModel:
-    """Fit the TF-IDF blocks and the four heads on examples, on one thread so sums add up the same way.
-
-    The TF-IDF blocks see every example's text; each head only the examples that carry its label.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
-
-    parsed = [_parse(e.text) for e in examples]
-    norms = [p.norm for p in parsed]
-    with threadpool_limits(limits=1):
-        vectorizers = {block: vectorizer(block).fit(norms) for block in BLOCKS}
-        matrix = _matrix(vectorizers, parsed)
-        heads = {}
-        for head in HEADS:
-            # Each head learns from the examples that carry its label (category-only lines: category).
-            rows = [i for i, e in enumerate(examples) if getattr(e, head) is not None]
-            y = np.array([getattr(examples[i], head) for i in rows])
-            if len(set(y.tolist())) < 2:
-                given = "only one" if rows else "no"
-                raise ValueError(f"the examples give {given} {head} label; a head needs two or more")
-            x = matrix if len(rows) == len(examples) else matrix[rows]
-            heads[head] = LogisticRegression(**RECIPE["logistic"]).fit(x, y)
-    return TrainedModel.fitted(vectorizers, heads, data_hash(examples), seed, counts(examples))
-
-
-def train(examples: Iterable[Example], seed: int = 0, *, holdout: float | None = None) -> TrainedModel:
-    """Train on every example; first score a twin trained without a held-out share drawn with `seed`.
-
-    The fit itself draws nothing at random: the seed picks the held-out split whose scores the model
-    carries, and names the model. `holdout=0` skips that twin and its scores; the model carries its
-    behaviour checks' counts either way.
-    """
-    from classifier import behaviour, evaluation
-
-    examples = list(examples)
-    share = RECIPE["holdout"] if holdout is None else holdout
-    model = _fit(examples, seed)
-    model.evaluation = {}
-    if share:
-        rest, held = split(examples, seed, share)
-        model.evaluation = evaluation.summary(evaluation.evaluate(_fit(rest, seed), held))
-    # The model itself (not its twin) on the behaviour checks, a fraction of a second: `GET /v1/model`
-    # shows them with the held-out scores.
-    checked = behaviour.summary(behaviour.check(model.classify_many, behaviour.load(), model.version))
-    model.evaluation["behaviour"] = {
-        k: v for k, v in checked.items() if k not in ("model_version", "by_capability")
-    }
-    return model

@@ -11,8 +11,8 @@ import pytest
 from redis.asyncio import Redis
 
 from classifier.examples import corpus_files, counts, read_examples
-from classifier.learning import train
 from classifier.store import Correction, RedisCorrectionStore
+from classifier.training import train
 from switchboard.cli import main
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ import pytest
 
 from classifier import behaviour
 from classifier.examples import CORPUS, Inbound, read_examples
-from classifier.learning import train
+from classifier.training import train
 from switchboard.contract import Classification
 from switchboard.testing import support_classification
 

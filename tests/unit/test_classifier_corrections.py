@@ -13,8 +13,8 @@ import pytest
 from classifier import handlers
 from classifier.evaluation import evaluate, render, score
 from classifier.examples import Example, corpus_files, counts, data_hash, read_examples, split
-from classifier.learning import train
 from classifier.store import Correction
+from classifier.training import train
 from switchboard.contract import (
     Author,
     CaseRouted,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from classifier import artefact, behaviour, evaluation, learning
+from classifier import artefact, behaviour, evaluation, learning, training
 from classifier import model as baseline
 from classifier.examples import (
     INTENTS_OF,
@@ -23,8 +23,9 @@ from classifier.examples import (
     read_examples,
     split,
 )
-from classifier.learning import TrainedModel, recipe_hash, train
+from classifier.learning import TrainedModel, recipe_hash
 from classifier.model import normalise
+from classifier.training import train
 from switchboard.contract import Classification
 
 # Measured on the 20 % stratified hold-out of seed 0 (EN+FR corpus, 1,838 lines): category accuracy 0.910,
@@ -213,9 +214,9 @@ def test_the_models_own_features_and_scores_are_scikit_learns_on_the_same_number
     import numpy as np
 
     model, held = held_out
-    parsed = [learning._parse(e.text) for e in held[:300]]
-    vectorizers, heads = learning.as_sklearn(model)
-    theirs = learning._matrix(vectorizers, parsed)
+    parsed = [learning.parse(e.text) for e in held[:300]]
+    vectorizers, heads = training.as_sklearn(model)
+    theirs = training.matrix(vectorizers, parsed)
     ours = model._features(parsed)
     assert abs(ours - theirs).max() < 1e-12
     scores = ours @ model._weights + model._bias
@@ -464,7 +465,7 @@ def test_complaint_yields_to_a_topic_the_cues_name_clearly():
     """The guide gives `complaint` only when no narrower support intent fits."""
 
     def intent_of(text: str) -> str:
-        return learning._narrower_topic(learning._parse(text).cues)
+        return learning._narrower_topic(learning.parse(text).cues)
 
     assert intent_of("the app keeps crashing with an error, not working at all") == "technical"
     assert intent_of("mon colis n'est toujours pas arrivé, numéro de suivi introuvable") == "delivery"

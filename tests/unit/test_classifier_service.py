@@ -23,8 +23,9 @@ from classifier.choice import LIVE, Lexicon, load_model, support_shift
 from classifier.config import Settings
 from classifier.examples import Inbound, corpus_files, read_examples
 from classifier.holder import ModelHolder, ReloadError
-from classifier.learning import TrainedModel, train
+from classifier.learning import TrainedModel
 from classifier.metrics import ClassifierMetrics
+from classifier.training import train
 from switchboard.contract import (
     Author,
     Classification,
