@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -25,6 +26,8 @@ import numpy as np
 from classifier import cues
 from classifier.examples import CORPUS, data_hash, read_examples
 from classifier.learning import BLOCKS, HEADS, RECIPE, Head, TrainedModel, recipe_hash, terms_by_column
+
+log = logging.getLogger(__name__)
 
 FORMAT = 2
 MODEL_FILE = "model.npz"
@@ -246,10 +249,17 @@ def default_model(cache: Path | str | None = None, *, seed: int = 0, corpus: Pat
     # No held-out twin here: a service starting should not fit the model twice; `switchboard train`
     # scores one.
     model = train(examples, seed=seed, holdout=0)
-    directory.mkdir(parents=True, exist_ok=True)
-    # Build beside the target and rename: replicas starting together never read half an artefact.
-    staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=directory))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        # Build beside the target and rename: replicas starting together never read half an artefact.
+        staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=directory))
+    except OSError as exc:
+        # A read-only cache (an image's baked one that lacks this entry): serve the model all the same.
+        log.warning("model %s not cached: %s is not writable (%s)", model.version, directory, exc)
+        return model
     save(model, staging)
+    # mkdtemp's directory is private to its user; the cache entry is read by whoever runs the service.
+    staging.chmod(0o755)
     try:
         staging.rename(target)
     except OSError:

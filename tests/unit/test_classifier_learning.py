@@ -390,6 +390,33 @@ def test_the_default_model_is_trained_once_per_corpus_then_read_from_its_cache(t
 # Evaluation
 
 
+def test_a_cache_that_cannot_be_written_still_serves_the_trained_model(tmp_path: Path, caplog):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lines = [e.model_dump_json() for e in small_examples()]
+    (corpus / "all.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # A file where the cache directory should be: no directory can be made there (root or not).
+    blocked = tmp_path / "cache"
+    blocked.write_text("not a directory")
+    model = artefact.default_model(blocked, corpus=corpus)
+    assert (
+        model.classify("where is my order?", channel="x", visibility="public").model_version == model.version
+    )
+    assert "not cached" in caplog.text
+
+
+def test_a_cache_entry_is_readable_by_other_users(tmp_path: Path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lines = [e.model_dump_json() for e in small_examples()]
+    (corpus / "all.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    artefact.default_model(tmp_path / "cache", corpus=corpus)
+    (entry,) = (tmp_path / "cache").iterdir()
+    # An image bakes the entry as root and runs the service as another user.
+    assert entry.stat().st_mode & 0o005 == 0o005
+    assert all(f.stat().st_mode & 0o004 for f in entry.iterdir())
+
+
 def decision(category: str, intent: str, confidence: float) -> Classification:
     """A decision with only what the report reads set on purpose."""
     return Classification(
