@@ -160,6 +160,19 @@ def train_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def upgrade_model(args: argparse.Namespace) -> int:
+    """Rewrite a model directory of format 1 (a pickle) as plain arrays, the same model."""
+    from classifier.artefact import upgrade
+
+    try:
+        model = upgrade(args.directory, args.out)
+    except ValueError as exc:
+        print(f"cannot upgrade: {exc}", file=sys.stderr)
+        return 1
+    print(f"rewrote {model.version} into {args.out or args.directory} (format 2: plain arrays, no pickle)")
+    return 0
+
+
 def evaluate_model(args: argparse.Namespace) -> int:
     """Print a model's per-class scores, confusion matrices and calibration on labelled JSON lines, and
     its behaviour checks (`classifier/behaviour.yaml`) when asked."""
@@ -266,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_train.add_argument("--out", required=True, type=Path, help="the model directory to write")
     p_train.add_argument("--seed", type=int, default=0, help="draws the held-out split and names the model")
+    p_upgrade = sub.add_parser(
+        "upgrade-model",
+        help="rewrite a model directory written before 2026-12-07 (a pickle) as plain arrays, the same model",
+    )
+    p_upgrade.add_argument("directory", type=Path, help="the format 1 model directory (one you trust)")
+    p_upgrade.add_argument("--out", type=Path, help="write the upgraded model here (default: in place)")
     p_evaluate = sub.add_parser(
         "evaluate", help="print per-class scores, confusion matrices and calibration on labelled JSON lines"
     )
@@ -313,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         return train_model(args)
     if args.command == "evaluate":
         return evaluate_model(args)
+    if args.command == "upgrade-model":
+        return upgrade_model(args)
     if args.command == "classify":
         return classify(args)
     if args.command == "corrections":

@@ -179,8 +179,8 @@ def load(directory: Path | str) -> TrainedModel:
     if isinstance(info, dict) and info.get("format") == 1:
         raise ArtefactError(
             f"{directory}: format 1 (a pickle of scikit-learn objects), which this version no longer "
-            f"loads; retrain it with `switchboard train --out {directory}` (add `--data` with its corpus "
-            "and `switchboard corrections` if it was trained on them)"
+            f"loads; rewrite it with `switchboard upgrade-model {directory}` (it unpickles the file: only "
+            f"one you trust), or retrain it with `switchboard train --out {directory}`"
         )
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise ArtefactError(f"{directory}: {META_FILE} is not format {FORMAT}")
@@ -209,6 +209,59 @@ def load(directory: Path | str) -> TrainedModel:
     found = _identity(model)
     if any(info.get(key) != value for key, value in found.items()) or found != identity:
         raise ArtefactError(f"{directory}: {META_FILE} does not describe the model in {MODEL_FILE}")
+    return model
+
+
+def upgrade(directory: Path | str, out: Path | str | None = None) -> TrainedModel:
+    """Rewrite a format 1 artefact (a pickle of scikit-learn objects) as this format, in `out` or in place.
+
+    The same model, checked: the pickle must match its meta.json, have been written by the scikit-learn
+    installed here, for this recipe and lexicon, and rebuild the identity meta.json gives. Unpickling runs
+    code chosen by whoever wrote the file: upgrade only artefacts you built or trust.
+    """
+    import pickle
+
+    from classifier.training import from_sklearn
+
+    directory = Path(directory)
+    try:
+        info = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise ArtefactError(f"{directory}: not a readable model artefact: {exc}") from None
+    found_format = info.get("format") if isinstance(info, dict) else None
+    if found_format != 1:
+        nothing = ": nothing to upgrade" if found_format == FORMAT else ""
+        raise ArtefactError(f"{directory}: {META_FILE} is format {found_format!r}, not format 1{nothing}")
+    try:
+        blob = (directory / "model.pkl").read_bytes()
+    except OSError as exc:
+        raise ArtefactError(f"{directory}: a format 1 artefact without a readable model.pkl: {exc}") from None
+    expected = {
+        "sklearn": (version("scikit-learn"), "scikit-learn"),
+        "recipe_sha256": (recipe_hash(), "feature recipe"),
+        "lexicon_sha256": (cues.fingerprint(), "lexicon tables"),
+    }
+    for key, (current, what) in expected.items():
+        if info.get(key) != current:
+            raise ArtefactError(
+                f"{directory}: built with another {what} ({info.get(key)!r}, this is {current!r}); "
+                "retrain it with `switchboard train`"
+            )
+    if info.get("model_sha256") != _sha256(blob):
+        raise ArtefactError(f"{directory}: model.pkl does not match {META_FILE} (damaged or edited)")
+    try:
+        state = pickle.loads(blob)  # trusted artefacts only: see the docstring
+        identity = state["identity"]
+        model = from_sklearn(
+            state["vectorizers"], state["heads"], identity["data_hash"], identity["seed"], state["counts"]
+        )
+        model.evaluation = state["evaluation"]
+    except Exception as exc:
+        raise ArtefactError(f"{directory}: cannot rebuild the model from model.pkl: {exc!r}") from None
+    found = _identity(model)
+    if any(info.get(key) != value for key, value in found.items()) or found != identity:
+        raise ArtefactError(f"{directory}: {META_FILE} does not describe the model in model.pkl")
+    save(model, out if out is not None else directory)
     return model
 
 

@@ -354,6 +354,76 @@ def test_a_format_1_artefact_is_refused_with_the_command_that_rebuilds_it(
         artefact.load(directory)
 
 
+def _format_1(model: TrainedModel, directory: Path) -> Path:
+    """Write a model as the releases before 2026-12-07 did: a pickle of scikit-learn objects."""
+    import pickle
+    from importlib.metadata import version
+
+    vectorizers, heads = training.as_sklearn(model)
+    state = {
+        "vectorizers": vectorizers,
+        "heads": heads,
+        "counts": model.counts,
+        "evaluation": model.evaluation,
+        "identity": artefact._identity(model),
+    }
+    blob = pickle.dumps(state, protocol=5)
+    directory.mkdir(parents=True)
+    (directory / "model.pkl").write_bytes(blob)
+    info = {
+        **artefact.meta(model, blob),
+        "format": 1,
+        "sklearn": version("scikit-learn"),
+    }
+    (directory / artefact.META_FILE).write_text(json.dumps(info))
+    return directory
+
+
+def test_a_format_1_artefact_is_upgraded_in_place_to_the_same_model(
+    small_model: TrainedModel, tmp_path: Path
+):
+    directory = _format_1(small_model, tmp_path / "old")
+    with pytest.raises(artefact.ArtefactError, match="upgrade-model"):
+        artefact.load(directory)
+    artefact.upgrade(directory)
+    upgraded = artefact.load(directory)
+    assert (upgraded.version, upgraded.fingerprint()) == (small_model.version, small_model.fingerprint())
+    items = [Inbound.of(e) for e in small_examples()]
+    assert upgraded.classify_many(items) == small_model.classify_many(items)
+    assert sorted(p.name for p in directory.iterdir()) == [artefact.META_FILE, artefact.MODEL_FILE]
+
+
+def test_an_upgrade_refuses_what_it_cannot_vouch_for(small_model: TrainedModel, tmp_path: Path):
+    directory = _format_1(small_model, tmp_path / "old")
+    info = json.loads((directory / artefact.META_FILE).read_text())
+    (directory / artefact.META_FILE).write_text(json.dumps(info | {"sklearn": "0.0.1"}))
+    with pytest.raises(artefact.ArtefactError, match="another scikit-learn"):
+        artefact.upgrade(directory)
+    (directory / artefact.META_FILE).write_text(json.dumps(info | {"seed": 9}))
+    with pytest.raises(artefact.ArtefactError, match="does not describe"):
+        artefact.upgrade(directory)
+    (directory / artefact.META_FILE).write_text(json.dumps(info))
+    (directory / "model.pkl").write_bytes(b"edited")
+    with pytest.raises(artefact.ArtefactError, match="damaged or edited"):
+        artefact.upgrade(directory)
+    # Nothing was written over the artefact it refused.
+    assert not (directory / artefact.MODEL_FILE).exists()
+    new = artefact.save(small_model, tmp_path / "new")
+    with pytest.raises(artefact.ArtefactError, match="not format 1"):
+        artefact.upgrade(new)
+
+
+def test_the_cli_upgrades_a_model_into_another_directory(small_model: TrainedModel, tmp_path: Path, capsys):
+    from switchboard.cli import main
+
+    directory = _format_1(small_model, tmp_path / "old")
+    assert main(["upgrade-model", str(directory), "--out", str(tmp_path / "new")]) == 0
+    assert small_model.version in capsys.readouterr().out
+    assert artefact.load(tmp_path / "new").fingerprint() == small_model.fingerprint()
+    assert main(["upgrade-model", str(tmp_path / "new")]) == 1
+    assert "not format 1" in capsys.readouterr().err
+
+
 def test_loading_and_running_a_model_never_imports_scikit_learn(small_model: TrainedModel, tmp_path: Path):
     directory = artefact.save(small_model, tmp_path / "model")
     script = (
