@@ -5,7 +5,7 @@ coefficients and labels, as plain arrays) and `meta.json` (what names, checks an
 in it is code: it is read with `numpy.load(allow_pickle=False)` and JSON, without scikit-learn, so loading
 an artefact runs nothing its author chose, and a model outlives an upgrade of the library that trained
 it. The checks below catch corruption, a mismatching feature recipe or lexicon, and careless edits.
-Format 1 (a pickle of scikit-learn objects, before 2026-12-07) is refused with the command that rebuilds it.
+Format 1 (a pickle of scikit-learn objects, before 2026-12-07) is refused; `upgrade` rewrites it.
 """
 
 from __future__ import annotations
@@ -190,9 +190,24 @@ def load(directory: Path | str) -> TrainedModel:
         raise ArtefactError(f"{directory}: not a model artefact ({exc.filename} is missing)") from None
     except OSError as exc:
         raise ArtefactError(f"{directory}: unreadable {MODEL_FILE}: {exc}") from None
+    _check_made_for_this_code(directory, info, blob, MODEL_FILE)
+    try:
+        model, identity = loads(blob)
+    except (ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
+        raise ArtefactError(f"{directory}: cannot rebuild the model from {MODEL_FILE}: {exc!r}") from None
+    _check_identity(directory, info, model, identity, MODEL_FILE)
+    return model
+
+
+def _check_made_for_this_code(
+    directory: Path, info: dict, blob: bytes, name: str, *, more: dict[str, tuple[str, str]] | None = None
+) -> None:
+    """Refuse a model file that meta.json does not vouch for, or that was built for another recipe or
+    lexicon (or whatever else `more` names: key -> (value here, what it is))."""
     expected = {
         "recipe_sha256": (recipe_hash(), "feature recipe"),
         "lexicon_sha256": (cues.fingerprint(), "lexicon tables"),
+        **(more or {}),
     }
     for key, (current, what) in expected.items():
         if info.get(key) != current:
@@ -201,15 +216,14 @@ def load(directory: Path | str) -> TrainedModel:
                 "retrain it with `switchboard train`"
             )
     if info.get("model_sha256") != _sha256(blob):
-        raise ArtefactError(f"{directory}: {MODEL_FILE} does not match {META_FILE} (damaged or edited)")
-    try:
-        model, identity = loads(blob)
-    except (ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
-        raise ArtefactError(f"{directory}: cannot rebuild the model from {MODEL_FILE}: {exc!r}") from None
+        raise ArtefactError(f"{directory}: {name} does not match {META_FILE} (damaged or edited)")
+
+
+def _check_identity(directory: Path, info: dict, model: TrainedModel, stored: dict, name: str) -> None:
+    """Refuse a model whose identity is not the one stored beside it and in meta.json."""
     found = _identity(model)
-    if any(info.get(key) != value for key, value in found.items()) or found != identity:
-        raise ArtefactError(f"{directory}: {META_FILE} does not describe the model in {MODEL_FILE}")
-    return model
+    if any(info.get(key) != value for key, value in found.items()) or found != stored:
+        raise ArtefactError(f"{directory}: {META_FILE} does not describe the model in {name}")
 
 
 def upgrade(directory: Path | str, out: Path | str | None = None) -> TrainedModel:
@@ -236,19 +250,8 @@ def upgrade(directory: Path | str, out: Path | str | None = None) -> TrainedMode
         blob = (directory / "model.pkl").read_bytes()
     except OSError as exc:
         raise ArtefactError(f"{directory}: a format 1 artefact without a readable model.pkl: {exc}") from None
-    expected = {
-        "sklearn": (version("scikit-learn"), "scikit-learn"),
-        "recipe_sha256": (recipe_hash(), "feature recipe"),
-        "lexicon_sha256": (cues.fingerprint(), "lexicon tables"),
-    }
-    for key, (current, what) in expected.items():
-        if info.get(key) != current:
-            raise ArtefactError(
-                f"{directory}: built with another {what} ({info.get(key)!r}, this is {current!r}); "
-                "retrain it with `switchboard train`"
-            )
-    if info.get("model_sha256") != _sha256(blob):
-        raise ArtefactError(f"{directory}: model.pkl does not match {META_FILE} (damaged or edited)")
+    more = {"sklearn": (version("scikit-learn"), "scikit-learn")}
+    _check_made_for_this_code(directory, info, blob, "model.pkl", more=more)
     try:
         state = pickle.loads(blob)  # trusted artefacts only: see the docstring
         identity = state["identity"]
@@ -258,9 +261,7 @@ def upgrade(directory: Path | str, out: Path | str | None = None) -> TrainedMode
         model.evaluation = state["evaluation"]
     except Exception as exc:
         raise ArtefactError(f"{directory}: cannot rebuild the model from model.pkl: {exc!r}") from None
-    found = _identity(model)
-    if any(info.get(key) != value for key, value in found.items()) or found != identity:
-        raise ArtefactError(f"{directory}: {META_FILE} does not describe the model in model.pkl")
+    _check_identity(directory, info, model, identity, "model.pkl")
     save(model, out if out is not None else directory)
     return model
 
