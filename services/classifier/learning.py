@@ -13,8 +13,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain, compress, pairwise, repeat
-from operator import contains
+from itertools import chain, pairwise, repeat
 
 import numpy as np
 import scipy.sparse as sp
@@ -415,26 +414,31 @@ class TrainedModel:
         message's first `EXPLAINED_FEATURES`, the rest barely move the ranking.
         """
         stem_start, cue_start = self._offsets[1], self._offsets[2]
-        words: list[str] | None = None
-        word_stems: list[tuple[int, ...]] = []
+        names = self._names
+        owners_of_stem: dict[int, list[str]] | None = None
         credit: dict[str, float] = {}
+        get = credit.get
         for push, feature in zip(pushes, features, strict=True):
             if feature < stem_start:
                 # A word or pair owns its whole push (push / 1 is push: the same sum as shared credit).
-                name = self._names[feature]
-                credit[name] = credit.get(name, 0.0) + push
+                name = names[feature]
+                credit[name] = get(name, 0.0) + push
                 continue
             if feature < cue_start:
-                if words is None:
-                    words = list(dict.fromkeys(parsed.tokens))
-                    word_stems = list(map(self._token_stems.__getitem__, words))
-                # The message's words with this stem, each once, in the order they come.
-                owners = list(compress(words, map(contains, word_stems, repeat(feature))))
+                if owners_of_stem is None:
+                    # The message's words by stem, each once, in the order they come.
+                    owners_of_stem = {}
+                    for word in dict.fromkeys(parsed.tokens):
+                        for stem in self._token_stems[word]:
+                            owners_of_stem.setdefault(stem, []).append(word)
+                owners = owners_of_stem.get(feature, ())
             else:
                 table = self._cue_tables[feature]
                 owners = [c.text for c in parsed.cues if c.table == table]
-            for owner in owners:
-                credit[owner] = credit.get(owner, 0.0) + push / len(owners)
+            if owners:
+                share = push / len(owners)
+                for owner in owners:
+                    credit[owner] = get(owner, 0.0) + share
         return _distinct_terms(credit)
 
 
