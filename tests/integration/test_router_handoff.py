@@ -202,6 +202,21 @@ def count(registry: CollectorRegistry, queue: Queue, outcome: str) -> float:
     return registry.get_sample_value("switchboard_router_handoff_deliveries_total", labels) or 0.0
 
 
+async def counted(registry: CollectorRegistry, queue: Queue, **expected: float) -> None:
+    """Wait until a worker's delivery counts for a queue are `expected`, and fail with them if they never are.
+
+    A worker counts an outcome just after Redis has recorded it, and a test that has seen the outbox
+    settle (or the dead letter arrive) on another connection can look a moment before the count.
+    """
+
+    def check() -> bool:
+        found = {outcome: count(registry, queue, outcome) for outcome in expected}
+        assert found == expected, found
+        return True
+
+    await eventually(check, timeout=5)
+
+
 async def test_a_routed_case_is_delivered_once_with_a_valid_signature(endpoint: Endpoint, lanes: Lanes):
     worker, registry = lanes.start({CS: endpoint.script("cs")})
     event = routed()
@@ -214,7 +229,7 @@ async def test_a_routed_case_is_delivered_once_with_a_valid_signature(endpoint: 
     assert got.headers["x-switchboard-event-id"] == event.id
     assert got.headers["x-switchboard-delivery-attempt"] == "1"
     assert got.headers["content-type"] == "application/cloudevents+json"
-    assert count(registry, CS, "delivered") == 1
+    await counted(registry, CS, delivered=1)
     assert not await worker.enqueue(event), "a delivered event queued again must not be sent again"
     assert await lanes.outbox.pending(Queue) == 0
 
@@ -229,7 +244,7 @@ async def test_a_delivery_answered_503_is_retried_then_delivered(endpoint: Endpo
     attempts = [r.headers["x-switchboard-delivery-attempt"] for r in endpoint.on("cs")]
     assert attempts == ["1", "2", "3"]
     assert {r.headers["x-switchboard-event-id"] for r in endpoint.on("cs")} == {event.id}
-    assert (count(registry, CS, "retried"), count(registry, CS, "delivered")) == (2, 1)
+    await counted(registry, CS, retried=2, delivered=1)
     assert lanes.dead == []
 
 
@@ -258,7 +273,7 @@ async def test_a_400_is_dead_lettered_at_once_with_the_bus_headers(
     assert dict(record.headers)["ce_type"] == b"switchboard.case.routed"
     await lanes.idle()
     assert len(endpoint.on("cs")) == 1
-    assert (count(registry, CS, "rejected"), count(registry, CS, "retried")) == (1, 0)
+    await counted(registry, CS, rejected=1, retried=0)
 
 
 async def test_a_delivery_that_keeps_failing_is_dead_lettered_after_its_last_attempt(
@@ -272,7 +287,7 @@ async def test_a_delivery_that_keeps_failing_is_dead_lettered_after_its_last_att
     reason = dead_letter_reason(record.headers)
     assert (reason["attempts"], reason["error"][:8]) == ("3", "HTTP 503")
     assert len(endpoint.on("mk")) == 3
-    assert (count(registry, MARKETING, "retried"), count(registry, MARKETING, "dead_lettered")) == (2, 1)
+    await counted(registry, MARKETING, retried=2, dead_lettered=1)
 
 
 async def test_an_unreachable_endpoint_is_retried_then_dead_lettered(lanes: Lanes):
@@ -280,7 +295,7 @@ async def test_an_unreachable_endpoint_is_retried_then_dead_lettered(lanes: Lane
     event = routed()
     await worker.enqueue(event)
     await eventually(lambda: lanes.dead == [event.id])
-    assert (count(registry, CS, "retried"), count(registry, CS, "dead_lettered")) == (1, 1)
+    await counted(registry, CS, retried=1, dead_lettered=1)
 
 
 async def test_a_hanging_endpoint_for_one_queue_does_not_delay_another(endpoint: Endpoint, lanes: Lanes):
