@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import json
 import os
 import signal
 import sys
@@ -134,7 +135,7 @@ def classify(args: argparse.Namespace) -> int:
 
 def train_model(args: argparse.Namespace) -> int:
     """Train the learned classifier on labelled JSON lines and write a versioned model directory."""
-    from classifier.artefact import save
+    from classifier.artefact import META_FILE, MODEL_FILE, save
     from classifier.examples import CORPUS, read_examples
     from classifier.training import train
 
@@ -146,6 +147,8 @@ def train_model(args: argparse.Namespace) -> int:
         return 1
     directory = save(model, args.out)
     print(f"trained {model.version} on {len(examples)} examples into {directory}")
+    # The same data and seed give the same file: compare two trainings by this.
+    print(f"{MODEL_FILE} sha256 {json.loads((directory / META_FILE).read_text())['model_sha256']}")
     measured = model.evaluation or {}
     if "macro_f1" in measured:
         scores = ", ".join(f"{head} {f1:.3f}" for head, f1 in measured["macro_f1"].items())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -173,7 +174,15 @@ async def test_the_corrections_command_writes_lines_switchboard_train_accepts(
     model_dir = tmp_path / "model"
     assert main(["train", "--data", str(corpus), str(out), "--out", str(model_dir), "--seed", "1"]) == 0
     trained = train(read_examples([corpus, out]), seed=1, holdout=0)
-    assert f"trained {trained.version}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"trained {trained.version}" in printed
+    # Trained again from the same data and seed: the same file, as the command says.
+    again = tmp_path / "again"
+    assert main(["train", "--data", str(corpus), str(out), "--out", str(again), "--seed", "1"]) == 0
+    assert (again / "model.npz").read_bytes() == (model_dir / "model.npz").read_bytes()
+    digest = hashlib.sha256((model_dir / "model.npz").read_bytes()).hexdigest()
+    assert f"model.npz sha256 {digest}" in printed
+    assert f"model.npz sha256 {digest}" in capsys.readouterr().out
     assert trained.counts["category"]["support"] == counts(read_examples([corpus]))["category"]["support"] + 2
     assert main(["evaluate", "--model", str(model_dir), "--data", str(out)]) == 0
     report = capsys.readouterr().out
