@@ -72,11 +72,11 @@ def _read_text(array: np.ndarray) -> str:
     return array.tobytes().decode("utf-8")
 
 
-def meta(model: TrainedModel, blob: bytes) -> dict:
-    """Describe a model and its stored bytes."""
+def meta(model: TrainedModel, blob: bytes, identity: dict | None = None) -> dict:
+    """Describe a model and its stored bytes (`identity`: the model's, when already worked out)."""
     return {
         "format": FORMAT,
-        **_identity(model),
+        **(identity or _identity(model)),
         "model_sha256": _sha256(blob),
         "recipe": RECIPE,
         "recipe_sha256": recipe_hash(),
@@ -87,8 +87,8 @@ def meta(model: TrainedModel, blob: bytes) -> dict:
     }
 
 
-def dumps(model: TrainedModel) -> bytes:
-    """Return a model's fitted numbers as the bytes of an .npz archive.
+def dumps(model: TrainedModel, identity: dict | None = None) -> bytes:
+    """Return a model's fitted numbers as the bytes of an .npz archive (`identity`: as for `meta`).
 
     Uncompressed (it loads faster) and dated 1980-01-01 as `numpy.savez` does not: the same model gives
     the same bytes, so two trainings can be compared by their files' checksums.
@@ -98,7 +98,7 @@ def dumps(model: TrainedModel) -> bytes:
         "labels": model.labels(),
         "counts": model.counts,
         "evaluation": model.evaluation,
-        "identity": _identity(model),
+        "identity": identity or _identity(model),
     }
     arrays = {"state": _text(json.dumps(state, sort_keys=True))}
     for block in BLOCKS:
@@ -155,8 +155,10 @@ def save(model: TrainedModel, directory: Path | str) -> Path:
     """Write a model to a directory (created if need be), replacing any artefact there."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    blob = dumps(model)
-    text = json.dumps(meta(model, blob), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    # Hashing every fitted number (the fingerprint) is the costly part: once for both files.
+    identity = _identity(model)
+    blob = dumps(model, identity)
+    text = json.dumps(meta(model, blob, identity), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     # The model lands before the metadata that vouches for it: a crash leaves no valid-looking pair.
     for name, data in ((MODEL_FILE, blob), (META_FILE, text.encode())):
         partial = directory / f".{name}.partial"

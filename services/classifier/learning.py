@@ -212,7 +212,7 @@ class TrainedModel:
 
     def labels(self) -> dict[str, list]:
         """Return the labels each head can give, in the order of its outputs."""
-        return {head: list(self.heads[head].classes) for head in HEADS}
+        return {head: list(labels) for head, labels in self._classes.items()}
 
     def fingerprint(self) -> str:
         """Hash every fitted number and vocabulary, so two trainings can be compared byte for byte."""
