@@ -214,6 +214,36 @@ def evaluate_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def retrain_model(args: argparse.Namespace) -> int:
+    """Train a candidate with the agents' corrections, write it, and say whether to run it in shadow."""
+    from classifier.artefact import save
+    from classifier.choice import load_model
+    from classifier.config import Settings
+    from classifier.examples import CORPUS, read_examples
+    from classifier.retraining import render, retrain
+
+    settings = Settings()
+    try:
+        corpus = read_examples(args.data or [CORPUS])
+        corrections = read_examples(args.corrections)
+        sample = read_examples(args.sample) if args.sample else []
+        current = load_model(args.against or settings.model, settings.model_cache)
+        print(
+            f"retraining with {len(corrections)} corrections: {args.folds} cross-checking models, two on "
+            "the corpus and the candidate (about 10 s each)",
+            file=sys.stderr,
+        )
+        retrained = retrain(corpus, corrections, current, sample, folds=args.folds, seed=args.seed)
+    except ValueError as exc:
+        print(f"cannot retrain: {exc}", file=sys.stderr)
+        return 1
+    directory = save(retrained.candidate, args.out)
+    print(f"wrote candidate {retrained.candidate.version} into {directory}")
+    print(render(retrained))
+    # Written either way, so it can be inspected; the exit status tells a script which way it went.
+    return 0 if retrained.worth_shadowing else 3
+
+
 def export_corrections(args: argparse.Namespace) -> int:
     """Write the agents' corrections kept in Redis as labelled JSON lines `switchboard train` reads."""
     from redis.exceptions import RedisError
@@ -316,6 +346,29 @@ def main(argv: list[str] | None = None) -> int:
         "category-only labelled JSON lines for `switchboard train --data`",
     )
     p_corrections.add_argument("--out", type=Path, help="the file to write (default: stdout)")
+    p_retrain = sub.add_parser(
+        "retrain",
+        help="train a candidate with agents' corrections and say whether it is worth running in shadow "
+        "(exit 0) or not (exit 3)",
+    )
+    p_retrain.add_argument(
+        "--corrections", nargs="+", required=True, type=Path, help="`switchboard corrections` exports"
+    )
+    p_retrain.add_argument("--out", required=True, type=Path, help="the candidate's model directory")
+    p_retrain.add_argument(
+        "--data", nargs="+", type=Path, help="the written corpus (default: the packaged one)"
+    )
+    p_retrain.add_argument(
+        "--against", metavar="MODEL", help="the model in force (default: CLASSIFIER_MODEL)"
+    )
+    p_retrain.add_argument(
+        "--sample",
+        nargs="+",
+        type=Path,
+        help="a labelled random sample of your own traffic: the one check of what the candidate breaks",
+    )
+    p_retrain.add_argument("--folds", type=int, default=5, help="cross-checking folds of the corrections")
+    p_retrain.add_argument("--seed", type=int, default=0, help="as for `switchboard train`")
     p_key = sub.add_parser(
         "api-key", help="make an ingest API key, print it once and its INGEST_API_KEYS entry"
     )
@@ -341,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         return classify(args)
     if args.command == "corrections":
         return export_corrections(args)
+    if args.command == "retrain":
+        return retrain_model(args)
     if args.command == "api-key":
         from ingest.keys import print_new_key
 

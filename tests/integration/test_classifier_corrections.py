@@ -188,3 +188,16 @@ async def test_the_corrections_command_writes_lines_switchboard_train_accepts(
     report = capsys.readouterr().out
     assert "on 3 labelled messages" in report and "category: accuracy" in report
     assert "intent:" not in report
+    # The same export weighed by `switchboard retrain` against the model trained without it: the
+    # candidate it writes is the model `switchboard train` wrote from the same data and seed.
+    current = tmp_path / "current"
+    assert main(["train", "--data", str(corpus), "--out", str(current), "--seed", "1"]) == 0
+    capsys.readouterr()
+    candidate = tmp_path / "candidate"
+    retrain = ["retrain", "--data", str(corpus), "--corrections", str(out), "--against", str(current)]
+    verdict = main([*retrain, "--out", str(candidate), "--seed", "1", "--folds", "3"])
+    printed = capsys.readouterr().out
+    assert f"wrote candidate {trained.version}" in printed
+    assert "On the corrections, each decided by a candidate trained without it" in printed
+    assert (verdict, "worth running in shadow" in printed) in ((0, True), (3, False))
+    assert (candidate / "model.npz").read_bytes() == (model_dir / "model.npz").read_bytes()

@@ -1,0 +1,172 @@
+"""`switchboard retrain`: a candidate trained with agents' corrections, and the evidence for or against it."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from classifier import retraining
+from classifier.examples import Example, Inbound, corpus_files, read_examples
+from classifier.learning import TrainedModel
+from classifier.retraining import folds_of, render, retrain
+from classifier.training import train
+from switchboard.cli import main
+from switchboard.contract import Classification
+from switchboard.testing import support_classification
+
+# Agents keep moving to customer service the messages that name a product being recalled (an invented
+# word the corpus has never seen), however happy they sound: a pattern only the contact centre knows.
+RECALLED = [
+    f"{a} the {b} vorplex {c}"
+    for a, b, c in [
+        ("loving", "new", "today"),
+        ("so happy with", "shiny", "!!"),
+        ("wow", "great", "😍"),
+        ("obsessed with", "gorgeous", "lol"),
+        ("cannot stop using", "awesome", "haha"),
+        ("big fan of", "cool", "yay"),
+        ("what a", "beautiful", "tbh"),
+        ("cheers for", "lovely", "mate"),
+        ("the best", "amazing", "ever"),
+        ("finally got", "fantastic", "woo"),
+    ]
+]
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[Example]:
+    """A tenth of the packaged corpus: enough to learn the categories, fast to train nine times."""
+    return read_examples(corpus_files())[::10]
+
+
+@pytest.fixture(scope="module")
+def current(corpus: list[Example]) -> TrainedModel:
+    """The model in force: trained on the corpus alone."""
+    return train(corpus, holdout=0)
+
+
+def support(texts: list[str]) -> list[Example]:
+    """Corrections as `switchboard corrections` exports them: category-only, to customer service."""
+    return [Example(text=t, channel="x", language="en", category="support") for t in texts]
+
+
+def write(path: Path, examples: list[Example]) -> Path:
+    """Write examples as labelled JSON lines."""
+    path.write_text("".join(e.model_dump_json(exclude_none=True) + "\n" for e in examples), encoding="utf-8")
+    return path
+
+
+def test_folds_deal_each_category_evenly_whatever_order_the_export_wrote():
+    lines = [
+        Example(text=f"message {k}", language="en", category="support" if k % 3 else "marketing")
+        for k in range(30)
+    ]
+    fold = folds_of(lines, 5, seed=0)
+    by_category = Counter((e.category, f) for e, f in zip(lines, fold, strict=True))
+    assert {n for (category, _), n in by_category.items() if category == "support"} == {4}
+    assert {n for (category, _), n in by_category.items() if category == "marketing"} == {2}
+    reversed_fold = folds_of(lines[::-1], 5, seed=0)
+    assert reversed_fold[::-1] == fold
+    assert folds_of(lines, 5, seed=1) != fold
+
+
+class Memorising:
+    """A fake model that calls support exactly the texts it was trained on: it can fix nothing unseen."""
+
+    def __init__(self, examples: list[Example], version: str = "memorising") -> None:
+        self.texts = {e.text for e in examples}
+        self.version = version
+
+    def classify_many(self, items: list[Inbound]) -> list[Classification]:
+        return [
+            support_classification(
+                category="support" if i.text in self.texts else "marketing",
+                intent="delivery" if i.text in self.texts else "praise",
+                model_version=self.version,
+            )
+            for i in items
+        ]
+
+
+def test_each_correction_is_decided_by_a_model_trained_without_it(monkeypatch: pytest.MonkeyPatch):
+    trained_on: list[set[str]] = []
+
+    def fake_train(examples, seed=0, holdout=None):
+        trained_on.append({e.text for e in examples})
+        return Memorising(examples)
+
+    monkeypatch.setattr(retraining, "train", fake_train)
+    corrections = support(RECALLED)
+    checked = retraining.cross_check([], corrections, Memorising([], "current"), folds=5)
+    # One model per fold, each missing exactly its fold's two corrections: none decides a text it saw.
+    assert len(trained_on) == 5
+    assert sorted(len(texts) for texts in trained_on) == [8] * 5
+    assert set().union(*(set(RECALLED) - texts for texts in trained_on)) == set(RECALLED)
+    assert checked.only_candidate_right == 0 and checked.both_wrong == 10
+    assert checked.current == "current"
+
+
+def test_a_pattern_only_the_agents_know_is_fixed_on_corrections_the_candidate_had_not_seen(
+    corpus: list[Example], current: TrainedModel
+):
+    corrections = support(RECALLED)
+    # The model in force gets every one of them wrong: that is why agents moved them.
+    assert {p.category for p in current.classify_many([Inbound.of(c) for c in corrections])} == {"marketing"}
+    retrained = retrain(corpus, corrections, current, folds=3)
+    checked = retrained.cross_checked
+    assert checked.size == 10 and checked.only_current_right == 0
+    # Trained on the other folds, the candidate already puts most of the unseen ones right.
+    assert checked.only_candidate_right >= 6
+    assert retrained.worth_shadowing, retrained.reasons
+    assert "worth running in shadow" in render(retrained)
+    assert "No labelled sample" in render(retrained)
+
+
+def test_corrections_that_contradict_the_labelling_guide_are_caught_on_the_corpus_and_the_sample(
+    corpus: list[Example], current: TrainedModel
+):
+    # Plain praise and contest replies moved to customer service (say, a team that takes every public
+    # message): 300 of the corpus's marketing lines that the small corpus does not hold, marked support.
+    unseen = [e for k, e in enumerate(read_examples(corpus_files())) if k % 10 and e.category == "marketing"]
+    contradicting = support([e.text for e in unseen[::20][:300]])
+    sample = [e for e in unseen[1::20][:200] if e.language == "en"]
+    retrained = retrain(corpus, contradicting, current, sample, folds=3)
+    assert not retrained.worth_shadowing
+    assert retrained.corpus_checked.only_current_right > retrained.corpus_checked.only_candidate_right
+    assert any("corpus's held-out lines" in r for r in retrained.reasons)
+    assert any("worse on the labelled sample" in r for r in retrained.reasons)
+    assert "keep the model in force" in render(retrained)
+
+
+def test_the_command_writes_the_model_switchboard_train_writes_and_exits_by_its_verdict(
+    corpus: list[Example], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    data = write(tmp_path / "corpus.jsonl", corpus)
+    corrections = write(tmp_path / "corrections.jsonl", support(RECALLED))
+    current = tmp_path / "current"
+    assert main(["train", "--data", str(data), "--out", str(current)]) == 0
+    args = ["retrain", "--data", str(data), "--corrections", str(corrections), "--against", str(current)]
+    assert main([*args, "--out", str(tmp_path / "candidate"), "--folds", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "Verdict:" in printed and "worth running in shadow" in printed
+    assert main(["train", "--data", str(data), str(corrections), "--out", str(tmp_path / "trained")]) == 0
+    candidate = json.loads((tmp_path / "candidate" / "meta.json").read_text())
+    trained = json.loads((tmp_path / "trained" / "meta.json").read_text())
+    assert candidate["model_sha256"] == trained["model_sha256"]
+    assert (tmp_path / "candidate" / "model.npz").read_bytes() == (
+        tmp_path / "trained" / "model.npz"
+    ).read_bytes()
+
+
+def test_too_few_corrections_for_the_folds_are_refused_with_the_reason(
+    corpus: list[Example], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    data = write(tmp_path / "corpus.jsonl", corpus)
+    corrections = write(tmp_path / "corrections.jsonl", support(RECALLED[:3]))
+    args = ["retrain", "--data", str(data), "--corrections", str(corrections), "--against", "lexicon"]
+    assert main([*args, "--out", str(tmp_path / "candidate")]) == 1
+    assert "cannot retrain: 3 corrections: at least 5 are needed for 5 folds" in capsys.readouterr().err
+    assert not (tmp_path / "candidate").exists()
