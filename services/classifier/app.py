@@ -16,18 +16,73 @@ from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException
 from prometheus_client import CollectorRegistry
+from pydantic import BaseModel, ConfigDict, Field
 
 from classifier import handlers
 from classifier.choice import LIVE, SHADOW, BatchModel, load_model
 from classifier.config import Settings
+from classifier.examples import Inbound
 from classifier.holder import ModelHolder, ReloadError
 from classifier.metrics import ClassifierMetrics
 from classifier.store import RedisCorrectionStore
+from switchboard.contract import Channel, Classification, Language, Visibility, default_visibility
 from switchboard.metrics import BusMetrics
 from switchboard.service import consuming, open_infra, ops_router
 
 NAME = "classifier"
 log = logging.getLogger(__name__)
+# A dry run is for a person trying messages, not for traffic: a few at a time, as long as ingest allows.
+TRIAL_MESSAGES = 100
+TRIAL_TEXT_CHARS = 20_000
+
+
+class TrialMessage(BaseModel):
+    """A message to try, with what its channel would tell the classifier."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=TRIAL_TEXT_CHARS)
+    channel: Channel = Channel.CHAT
+    visibility: Visibility | None = Field(default=None, description="default: the channel's usual one")
+    followers: int | None = Field(
+        default=None, ge=0, description="the author's reach, when the channel gives it"
+    )
+    language: Language | None = Field(default=None, description="the language the channel declares, if any")
+
+    def inbound(self) -> Inbound:
+        """Shape the message as the classifier is handed one from `messages.received`."""
+        visibility = self.visibility or default_visibility(self.channel)
+        return Inbound(self.text, self.channel.value, visibility, self.followers, self.language)
+
+
+class Trial(BaseModel):
+    """Messages to classify without publishing anything."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[TrialMessage] = Field(min_length=1, max_length=TRIAL_MESSAGES)
+
+
+class TrialDecisions(BaseModel):
+    """One model's decisions on the messages tried, in their order."""
+
+    version: str
+    classifications: list[Classification]
+
+    @classmethod
+    def of(cls, model: BatchModel, items: list[Inbound]) -> TrialDecisions:
+        """Decide the messages with one model."""
+        return cls(version=model.version, classifications=model.classify_many(items))
+
+
+class TrialAnswer(BaseModel):
+    """The live model's decisions and, with a candidate in shadow, the candidate's."""
+
+    live: TrialDecisions
+    shadow: TrialDecisions | None = None
+    shadow_error: str | None = Field(
+        default=None, description="why the shadow could not decide, if it failed"
+    )
 
 
 def create_app(settings: Settings | None = None, load: Callable[[str], BatchModel] | None = None) -> FastAPI:
@@ -98,6 +153,26 @@ def create_app(settings: Settings | None = None, load: Callable[[str], BatchMode
     async def get_model() -> dict[str, Any]:
         models = {role: holders[role].describe() if role in holders else None for role in (LIVE, SHADOW)}
         return {**models, "support_prior": settings.support_prior}
+
+    @app.post(
+        "/v1/classify",
+        summary="Classify messages with the models in force, as the service would, without publishing, "
+        "counting or keeping anything: why a message went where it went, or what a candidate in shadow "
+        "would decide",
+        responses={422: {"description": "A message is empty, too long, or there are too many."}},
+    )
+    async def classify(trial: Trial) -> TrialAnswer:
+        items = [m.inbound() for m in trial.messages]
+        live_model = live.model
+        answer = TrialAnswer(live=TrialDecisions.of(live_model, items))
+        shadow_model = shadow.model if shadow is not None else None
+        if shadow_model is not None:
+            # As in the service: a shadow that fails does not keep the live decision from being told.
+            try:
+                answer.shadow = TrialDecisions.of(shadow_model, items)
+            except Exception as exc:
+                answer.shadow_error = f"{type(exc).__name__}: {exc}"
+        return answer
 
     @app.post(
         "/v1/model/reload",

@@ -23,8 +23,8 @@ from classifier.training import train
 
 FOLDS = 5
 # What the shipped model is held to by its unit tests (tests/unit/test_classifier_behaviour.py): a candidate
-# over these, and worse than the model in force, on the labelling guide's cases or on right answers flipped
-# by harmless perturbations, is not shadowed.
+# over these, and worse than the model in force by more than half of one, on the labelling guide's cases or
+# on right answers flipped by harmless perturbations, is not shadowed.
 BEHAVIOUR_LIMITS = {"failure_rate": 0.03, "flip_rate": 0.02}
 
 
@@ -121,7 +121,7 @@ def retrain(
     The candidate is the model `switchboard train --data CORPUS CORRECTIONS --seed SEED` writes. It is
     worth running in shadow when, on corrections it had not seen, it fixes more of the model in force's
     errors than it makes new ones; when its behaviour checks stay within the shipped model's limits (or
-    no worse than the model in force's); when
+    within half of them of the model in force's); when
     the corrections do not cost the corpus's held-out lines significantly; and, given a labelled sample,
     when it is not significantly worse there (McNemar's exact test, p < 0.05, for each comparison).
     """
@@ -143,13 +143,13 @@ def retrain(
             f"force and got {checked.only_current_right} of its right answers wrong: no gain"
         )
     for rate, limit in BEHAVIOUR_LIMITS.items():
-        # Over the shipped model's limit, and worse than the model in force (which a corpus of one's own
-        # may already put over it).
+        # Over the shipped model's limit, and clearly worse than the model in force (which a corpus of
+        # one's own may already put over it): two trainings on nearly the same data differ by a few cases.
         found, before = checks["candidate"][rate], checks["current"][rate]
-        if found > max(limit, before):
+        if found > max(limit, before + limit / 2):
             reasons.append(
-                f"behaviour checks: {rate.replace('_', ' ')} {found:.1%}, over {limit:.0%} and the model in "
-                f"force's {before:.1%}"
+                f"behaviour checks: {rate.replace('_', ' ')} {found:.1%}, over {limit:.0%} and over the "
+                f"model in force's {before:.1%} by more than {limit / 2:.1%}"
             )
     if _worse(corpus_checked):
         reasons.append(

@@ -305,3 +305,40 @@ async def test_a_conversation_that_turns_into_a_complaint_moves_to_customer_serv
         case = (await client.get(f"{stack.url('router')}/v1/cases/{case_id}")).json()
     assert case["queue"] == "customer-service" and case["escalated_from"] == "marketing"
     assert case["message_ids"] == ids
+
+
+async def test_the_classifier_and_router_dry_runs_tell_where_a_real_message_went(stack: EmbeddedStack):
+    """An operator asking "why did this go there?" gets, from the two dry runs, what the real path did."""
+    async with TopicReader(stack.config.bootstrap, "cases.customer-service", "cases.marketing") as reader:
+        tried = [
+            ("x", "public", "@NovaTel 3 jours sans internet, personne ne répond au 3900, c'est honteux"),
+            ("instagram", "public", "Trop hâte de voir la nouvelle collection, vous êtes les meilleurs 😍"),
+        ]
+        posted = [await post_message(stack, channel, text, visibility) for channel, visibility, text in tried]
+        routed = []
+        for message in posted:
+            (record,) = await reader.wait_for(
+                lambda r, m=message: decode(r.value).data.message_id == m["message_id"]
+            )
+            routed.append(decode(record.value).data)
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.post(
+            f"{stack.url('classifier')}/v1/classify",
+            json={
+                "messages": [
+                    {"text": m["text"], "channel": m["channel"], "visibility": m["visibility"]}
+                    for m in posted
+                ]
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        decided = answer.json()["live"]["classifications"]
+        assert decided == [r.classification.model_dump(mode="json") for r in routed]
+        for message, classification, case in zip(posted, decided, routed, strict=True):
+            sample = {k: message[k] for k in ("channel", "text", "author", "visibility")}
+            where = await client.post(
+                f"{stack.url('router')}/v1/rules/test", json={**sample, "classification": classification}
+            )
+            assert where.status_code == 200, where.text
+            assert (where.json()["queue"], where.json()["rule"]) == (case.queue.value, case.rule)
+    assert [r.queue.value for r in routed] == ["customer-service", "marketing"]

@@ -141,6 +141,25 @@ def test_corrections_that_contradict_the_labelling_guide_are_caught_on_the_corpu
     assert "keep the model in force" in render(retrained)
 
 
+def test_corrections_that_teach_an_emoji_to_mean_marketing_are_caught_by_the_behaviour_checks(
+    corpus: list[Example], current: TrainedModel
+):
+    # A team that sends every "🙏" message to marketing: support pleas carrying it, moved there.
+    pleas = [e for k, e in enumerate(read_examples(corpus_files())) if k % 10 and e.category == "support"]
+    moved = [
+        Example(text=f"{e.text} 🙏", channel=e.channel, language=e.language, category="marketing")
+        for e in pleas[::40][:150]
+    ]
+    retrained = retrain(corpus, moved, current, folds=3)
+    # The pattern is learnt (unseen corrections "fixed"), the written corpus barely holds the emoji, so
+    # only the perturbation checks see the harm: "flight delayed again 🙏" turned marketing.
+    assert retrained.cross_checked.only_candidate_right > retrained.cross_checked.only_current_right
+    flipped = retrained.behaviour["candidate"]["flip_rate"]
+    assert flipped > max(0.02, retrained.behaviour["current"]["flip_rate"] + 0.01)
+    assert not retrained.worth_shadowing
+    assert any(r.startswith("behaviour checks: flip rate") for r in retrained.reasons)
+
+
 def test_the_command_writes_the_model_switchboard_train_writes_and_exits_by_its_verdict(
     corpus: list[Example], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):

@@ -369,6 +369,82 @@ async def test_a_reload_over_http_answers_the_new_version_or_the_reason_it_was_r
     assert (await api.post("/v1/model/reload", params={"role": "shadow"})).status_code == 404
 
 
+async def test_a_dry_run_answers_what_the_service_would_publish_and_counts_nothing(trained):
+    def load(spec: str):
+        return trained if spec == "learned" else Contrary("candidate-1")
+
+    app = create_app(Settings(model="learned", shadow_model="lexicon"), load=load)
+    messages = [
+        {"text": text, "channel": channel, "visibility": visibility, "followers": followers, "language": hint}
+        for channel, visibility, followers, hint, text in TEXTS
+    ]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://classifier") as c:
+        answer = await c.post("/v1/classify", json={"messages": messages})
+        scraped = (await c.get("/metrics")).text
+    assert answer.status_code == 200
+    body = answer.json()
+    # The same decisions the consumer publishes for these messages, in their order.
+    expected = [one_by_one(e, trained.classify).data.classification.model_dump(mode="json") for e in EVENTS]
+    assert body["live"] == {"version": trained.version, "classifications": expected}
+    assert body["shadow"]["version"] == "candidate-1" and len(body["shadow"]["classifications"]) == len(TEXTS)
+    assert body["shadow"]["classifications"] != expected and body["shadow_error"] is None
+    # A dry run is not traffic: no decision, confidence or shadow comparison is counted.
+    assert f"{CLASSIFIED}{{" not in scraped
+    assert "switchboard_classifier_shadow_decisions_total{" not in scraped
+
+
+async def test_a_dry_run_hands_the_model_what_the_channel_tells_and_answers_with_a_reloaded_model(
+    api, shelf: Shelf
+):
+    refund, damaged = "still no refund for my cancelled order, disappointed", "my order arrived damaged"
+    tried = [
+        {"text": refund, "channel": "review"},  # a review is public unless said otherwise
+        {"text": refund, "channel": "review", "visibility": "private"},
+        {"text": damaged, "channel": "x", "followers": 250_000},  # a loud complaint: a large audience
+        {"text": damaged, "channel": "x"},
+    ]
+    first = await api.post("/v1/classify", json={"messages": tried})
+    assert first.json()["live"]["version"] == "v1" and first.json()["shadow"] is None
+    assert [c["priority"] for c in first.json()["live"]["classifications"]] == ["P1", "P2", "P1", "P2"]
+    shelf.write("model", "v2")
+    assert (await api.post("/v1/model/reload")).status_code == 200
+    second = await api.post("/v1/classify", json={"messages": tried[:1]})
+    assert second.json()["live"]["version"] == "v2"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"messages": []}, "at least 1 item"),
+        ({"messages": [{"text": ""}]}, "at least 1 character"),
+        ({"messages": [{"text": "x" * 20_001}]}, "at most 20000 characters"),
+        ({"messages": [{"text": "hi"}] * 101}, "at most 100 items"),
+        ({"messages": [{"text": "hi", "channel": "pigeon"}]}, "Input should be"),
+        ({"messages": [{"text": "hi", "followers": -1}]}, "greater than or equal to 0"),
+        ({"messages": [{"text": "hi", "author": "me"}]}, "Extra inputs are not permitted"),
+        ({"text": "hi"}, "Field required"),
+    ],
+)
+async def test_a_dry_run_refuses_bad_input_with_the_reason(api, body: dict, reason: str):
+    answer = await api.post("/v1/classify", json=body)
+    assert answer.status_code == 422
+    assert reason in json.dumps(answer.json()["detail"])
+
+
+async def test_a_dry_run_whose_shadow_fails_still_answers_the_live_decision(shelf: Shelf):
+    app = create_app(
+        Settings(model="learned", shadow_model="lexicon"),
+        load=lambda spec: Counting("live-1") if spec == "learned" else Broken("candidate-1"),
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://classifier") as c:
+        answer = await c.post("/v1/classify", json={"messages": [{"text": "my parcel never came"}]})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["live"]["version"] == "live-1" and body["live"]["classifications"][0]["category"] == "support"
+    assert body["shadow"] is None
+    assert body["shadow_error"] == "RuntimeError: the candidate is broken"
+
+
 # Step 3: a shadow decides too, only the live decision is published
 
 
