@@ -115,17 +115,17 @@ def contract(args: argparse.Namespace) -> int:
 
 def classify(args: argparse.Namespace) -> int:
     """Classify JSON lines from a file or stdin to stdout, as the classifier service would."""
-    from classifier.batch import write_results
-    from classifier.choice import load_classifier
+    from classifier.batch import BATCH, write_results
+    from classifier.choice import load_model
     from classifier.config import Settings
 
     settings = Settings()
-    model_classify, _version = load_classifier(
-        args.model or settings.model, settings.model_cache, settings.support_prior
-    )
+    model = load_model(args.model or settings.model, settings.model_cache, settings.support_prior)
     source = open(args.file, encoding="utf-8") if args.file != "-" else sys.stdin
     try:
-        classified, refused = write_results(source, sys.stdout, model_classify)
+        # Someone typing lines wants each answer at once; a file or a pipe is decided in batches.
+        batch = 1 if source.isatty() else BATCH
+        classified, refused = write_results(source, sys.stdout, model, batch)
     finally:
         if source is not sys.stdin:
             source.close()
@@ -173,6 +173,28 @@ def upgrade_model(args: argparse.Namespace) -> int:
         print(f"cannot upgrade: {exc}", file=sys.stderr)
         return 1
     print(f"rewrote {model.version} into {args.out or args.directory} (format 2: plain arrays, no pickle)")
+    return 0
+
+
+def promote_model(args: argparse.Namespace) -> int:
+    """Install a checked model into the directory the classifier serves, keeping the one it replaces."""
+    from classifier.artefact import PREVIOUS, install
+
+    try:
+        model, replaced = install(args.source, args.to)
+    except (ValueError, OSError) as exc:
+        print(f"cannot promote: {exc}", file=sys.stderr)
+        return 1
+    print(f"promoted {model.version} into {args.to}")
+    if replaced is not None:
+        back = args.to / PREVIOUS
+        print(
+            f"it replaces {replaced}, kept in {back}; going back: switchboard promote {back} --to {args.to}"
+        )
+    print(
+        "a classifier serving that directory loads it at its next check (CLASSIFIER_MODEL_POLL_SECONDS) "
+        "or at once on POST /v1/model/reload"
+    )
     return 0
 
 
@@ -318,6 +340,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_upgrade.add_argument("directory", type=Path, help="the format 1 model directory (one you trust)")
     p_upgrade.add_argument("--out", type=Path, help="write the upgraded model here (default: in place)")
+    p_promote = sub.add_parser(
+        "promote",
+        help="install a model directory into the one the classifier serves (CLASSIFIER_MODEL), checked "
+        "first, the model it replaces kept for going back",
+    )
+    p_promote.add_argument("source", type=Path, help="the model to put in force (from train or retrain)")
+    p_promote.add_argument("--to", required=True, type=Path, help="the directory the classifier serves")
     p_evaluate = sub.add_parser(
         "evaluate", help="print per-class scores, confusion matrices and calibration on labelled JSON lines"
     )
@@ -396,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
         return export_corrections(args)
     if args.command == "retrain":
         return retrain_model(args)
+    if args.command == "promote":
+        return promote_model(args)
     if args.command == "api-key":
         from ingest.keys import print_new_key
 

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 FORMAT = 2
 MODEL_FILE = "model.npz"
 META_FILE = "meta.json"
+# Where `install` keeps the model it replaced, inside the served directory.
+PREVIOUS = "previous"
 # A block's terms are words and word pairs (`str.split` tokens joined by one space): never a newline.
 TERM_SEPARATOR = "\n"
 
@@ -159,14 +161,47 @@ def save(model: TrainedModel, directory: Path | str) -> Path:
     identity = _identity(model)
     blob = dumps(model, identity)
     text = json.dumps(meta(model, blob, identity), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    # The model lands before the metadata that vouches for it: a crash leaves no valid-looking pair.
-    for name, data in ((MODEL_FILE, blob), (META_FILE, text.encode())):
+    _write_pair(directory, blob, text.encode())
+    return directory
+
+
+def _write_pair(directory: Path, blob: bytes, meta_bytes: bytes) -> None:
+    """Write a model file and its meta.json into a directory, each replaced in one rename."""
+    directory.mkdir(parents=True, exist_ok=True)
+    # The model lands before the metadata that vouches for it: a crash leaves no valid-looking pair, and
+    # the service's watcher waits for a new meta.json.
+    for name, data in ((MODEL_FILE, blob), (META_FILE, meta_bytes)):
         partial = directory / f".{name}.partial"
         partial.write_bytes(data)
         partial.replace(directory / name)
     # A format 1 artefact's pickle, replaced by this one, would only mislead.
     (directory / "model.pkl").unlink(missing_ok=True)
-    return directory
+
+
+def install(source: Path | str, directory: Path | str) -> tuple[TrainedModel, str | None]:
+    """Put the model in `source` in force in the served `directory`; keep the one it replaces.
+
+    The source is checked first as the service would load it, so a model it would refuse never lands.
+    The replaced model goes to `directory/previous` (installing that one back swaps them). Return the
+    model installed and the version it replaced (None if the directory held no model that loads).
+    """
+    source, directory = Path(source), Path(directory)
+    if directory.exists() and source.resolve() == directory.resolve():
+        raise ArtefactError(f"{source}: this is the directory it would be installed into")
+    model = load(source)
+    # Read once, into memory: installing `directory/previous` back overwrites it below.
+    incoming = (source / MODEL_FILE).read_bytes(), (source / META_FILE).read_bytes()
+    if _sha256(incoming[0]) != json.loads(incoming[1]).get("model_sha256"):
+        raise ArtefactError(f"{source}: changed while it was being installed; try again")
+    try:
+        replaced: str | None = load(directory).version
+    except ArtefactError:
+        replaced = None
+    if replaced is not None:
+        kept = (directory / MODEL_FILE).read_bytes(), (directory / META_FILE).read_bytes()
+        _write_pair(directory / PREVIOUS, *kept)
+    _write_pair(directory, *incoming)
+    return model, replaced
 
 
 def load(directory: Path | str) -> TrainedModel:

@@ -9,7 +9,34 @@ from pathlib import Path
 import pytest
 
 from classifier.batch import classify_lines
+from classifier.choice import Lexicon
 from switchboard.cli import main
+
+
+class Spy(Lexicon):
+    """The lexicon, counting the messages of each model call."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def classify_many(self, items):
+        self.calls.append(len(items))
+        return super().classify_many(items)
+
+
+MIXED = [
+    json.dumps({"id": k, "text": text, "channel": channel, **extra})
+    for k, (text, channel, extra) in enumerate(
+        [
+            ("Mon colis n'est toujours pas arrivé", "x", {"followers": 90_000}),
+            ("Bravo pour la campagne 😍", "instagram", {}),
+            ("still no refund for my cancelled order, disappointed", "review", {}),
+            ("still no refund for my cancelled order, disappointed", "review", {"visibility": "private"}),
+            ("my app crashes at login", "email", {"language": "en"}),
+        ]
+        * 5
+    )
+]
 
 
 def test_each_line_gets_the_classification_the_service_would_give():
@@ -55,3 +82,45 @@ def test_the_command_reads_a_file_and_writes_json_lines(tmp_path: Path, capsys: 
 def test_the_command_fails_when_no_line_could_be_classified(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("nope\n"))
     assert main(["classify"]) == 1
+
+
+def test_lines_are_decided_in_batches_with_the_same_results_and_order_as_one_by_one():
+    lines = [*MIXED[:7], "{broken", json.dumps({"id": "x"}), *MIXED[7:], ""]
+    one_by_one, batched = Spy(), Spy()
+    expected = list(classify_lines(lines, one_by_one, batch=1))
+    assert list(classify_lines(lines, batched, batch=10)) == expected
+    # 25 lines to classify and 2 refused among the first ten: those are answered, not sent to the model.
+    assert one_by_one.calls == [1] * 25 and batched.calls == [8, 10, 7]
+    assert [r.get("line") for r in expected if "error" in r] == [8, 9]
+    priorities = [r["classification"]["priority"] for r in expected[:7] if "classification" in r]
+    # What the channel tells counts as in the service: a public review, the same text in private.
+    assert priorities[2:4] == ["P1", "P2"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ({"visibility": "secret"}, "visibility: Input should be 'public' or 'private'"),
+        ({"language": "de"}, "language: Input should be 'fr', 'en' or 'other'"),
+        ({"followers": -5}, "followers: Input should be greater than or equal to 0"),
+    ],
+)
+def test_a_line_that_says_something_wrong_about_its_channel_is_refused_with_the_reason(extra, reason):
+    (result,) = classify_lines([json.dumps({"id": 1, "text": "help", **extra})])
+    assert result == {"line": 1, "error": reason}
+
+
+@pytest.mark.parametrize(("tty", "calls"), [(False, [25]), (True, [1] * 25)])
+def test_the_command_answers_a_typed_line_at_once_and_a_piped_file_in_batches(
+    tty: bool, calls: list[int], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    class Input(io.StringIO):
+        def isatty(self) -> bool:
+            return tty
+
+    spy = Spy()
+    monkeypatch.setattr("classifier.choice.load_model", lambda *_args, **_kw: spy)
+    monkeypatch.setattr("sys.stdin", Input("\n".join(MIXED) + "\n"))
+    assert main(["classify"]) == 0
+    assert spy.calls == calls
+    assert len(capsys.readouterr().out.splitlines()) == 25
