@@ -340,13 +340,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_upgrade.add_argument("directory", type=Path, help="the format 1 model directory (one you trust)")
     p_upgrade.add_argument("--out", type=Path, help="write the upgraded model here (default: in place)")
-    p_promote = sub.add_parser(
-        "promote",
-        help="install a model directory into the one the classifier serves (CLASSIFIER_MODEL), checked "
-        "first, the model it replaces kept for going back",
-    )
-    p_promote.add_argument("source", type=Path, help="the model to put in force (from train or retrain)")
-    p_promote.add_argument("--to", required=True, type=Path, help="the directory the classifier serves")
     p_evaluate = sub.add_parser(
         "evaluate", help="print per-class scores, confusion matrices and calibration on labelled JSON lines"
     )
@@ -398,6 +391,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_retrain.add_argument("--folds", type=int, default=5, help="cross-checking folds of the corrections")
     p_retrain.add_argument("--seed", type=int, default=0, help="as for `switchboard train`")
+    p_promote = sub.add_parser(
+        "promote",
+        help="install a model directory into the one the classifier serves (CLASSIFIER_MODEL), checked "
+        "first, the model it replaces kept for going back",
+    )
+    p_promote.add_argument("source", type=Path, help="the model to put in force (from train or retrain)")
+    p_promote.add_argument("--to", required=True, type=Path, help="the directory the classifier serves")
     p_key = sub.add_parser(
         "api-key", help="make an ingest API key, print it once and its INGEST_API_KEYS entry"
     )

@@ -31,7 +31,8 @@ from switchboard.service import consuming, open_infra, ops_router
 
 NAME = "classifier"
 log = logging.getLogger(__name__)
-# A dry run is for a person trying messages, not for traffic: a few at a time, as long as ingest allows.
+# A dry run is for a person trying messages, not for traffic: a few at a time, as long as ingest's default
+# (INGEST_MAX_TEXT_CHARS) lets a message be.
 TRIAL_MESSAGES = 100
 TRIAL_TEXT_CHARS = 20_000
 

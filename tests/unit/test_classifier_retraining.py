@@ -71,6 +71,10 @@ def test_folds_deal_each_category_evenly_whatever_order_the_export_wrote():
     reversed_fold = folds_of(lines[::-1], 5, seed=0)
     assert reversed_fold[::-1] == fold
     assert folds_of(lines, 5, seed=1) != fold
+    # Two customers writing the same words: one fold, so no model decides a text it was trained on.
+    twice = [*lines, Example(text="message 3", language="en", category="support")]
+    assert folds_of(twice, 5, seed=0)[-1] == folds_of(twice, 5, seed=0)[3]
+    assert folds_of(twice, 5, seed=0)[:-1] == fold
 
 
 class Memorising:
