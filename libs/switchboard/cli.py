@@ -303,6 +303,63 @@ def export_corrections(args: argparse.Namespace) -> int:
     return 0
 
 
+def sample_traffic(args: argparse.Namespace) -> int:
+    """Write a random sample of the messages the classifier decided, for a person to label."""
+    from datetime import UTC, datetime, timedelta
+
+    from aiokafka.errors import KafkaError
+
+    from classifier.sampling import draw
+    from switchboard.config import KafkaSettings
+
+    since = datetime.now(UTC) - timedelta(hours=args.hours)
+    try:
+        sample = asyncio.run(draw(KafkaSettings(), args.size, since, args.seed, args.topic))
+    except (OSError, KafkaError) as exc:
+        print(f"cannot sample: {exc}", file=sys.stderr)
+        return 1
+    with open(args.out, "w", encoding="utf-8") as out:
+        out.writelines(json.dumps(line, ensure_ascii=False) + "\n" for line in sample.lines)
+    skipped = (
+        f", {sample.undecodable} drawn records were not classified messages" if sample.undecodable else ""
+    )
+    print(
+        f"wrote {len(sample.lines)} messages of the {sample.read} classified in the last {args.hours:g} "
+        f"hours to {args.out}{skipped}; label them with `switchboard label {args.out} --out LABELLED`",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def label_sample(args: argparse.Namespace) -> int:
+    """Ask a person the category of each sampled message; append each answer to the labelled file."""
+    from classifier.sampling import label
+
+    done: set[str] = set()
+    if args.out.exists():
+        done = {json.loads(raw).get("id") for raw in args.out.read_text(encoding="utf-8").splitlines() if raw}
+    try:
+        lines = args.file.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        print(f"cannot label: {exc}", file=sys.stderr)
+        return 1
+    count = 0
+    with open(args.out, "a", encoding="utf-8") as out:
+        try:
+            for line in label(lines, done, input, print):
+                # Each answer is written at once: stopping (q, Ctrl-C) loses nothing already said.
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                out.flush()
+                count += 1
+        except (EOFError, KeyboardInterrupt):
+            print()
+        except ValueError as exc:
+            print(f"cannot label {args.file}: {exc}", file=sys.stderr)
+            return 1
+    print(f"labelled {count} more; {len(done) + count} in {args.out}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the command."""
     parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
@@ -391,6 +448,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_retrain.add_argument("--folds", type=int, default=5, help="cross-checking folds of the corrections")
     p_retrain.add_argument("--seed", type=int, default=0, help="as for `switchboard train`")
+    p_sample = sub.add_parser(
+        "sample",
+        help="write a random sample of the messages the classifier decided (from the broker), for your team "
+        "to label with `switchboard label`",
+    )
+    p_sample.add_argument("--out", required=True, type=Path, help="the file to write (JSON lines)")
+    p_sample.add_argument("--size", type=int, default=300, help="messages to draw")
+    p_sample.add_argument("--hours", type=float, default=168, help="from the messages of the last HOURS")
+    p_sample.add_argument("--seed", type=int, default=0, help="the same topic and seed draw the same sample")
+    p_sample.add_argument("--topic", default="messages.classified", help="the topic of classified messages")
+    p_label = sub.add_parser(
+        "label",
+        help="ask the category of each sampled message, writing labelled lines for `switchboard retrain "
+        "--sample` or `switchboard train`; it can stop and resume",
+    )
+    p_label.add_argument("file", type=Path, help="a `switchboard sample` file")
+    p_label.add_argument("--out", required=True, type=Path, help="the labelled lines (appended to)")
     p_promote = sub.add_parser(
         "promote",
         help="install a model directory into the one the classifier serves (CLASSIFIER_MODEL), checked "
@@ -427,6 +501,10 @@ def main(argv: list[str] | None = None) -> int:
         return retrain_model(args)
     if args.command == "promote":
         return promote_model(args)
+    if args.command == "sample":
+        return sample_traffic(args)
+    if args.command == "label":
+        return label_sample(args)
     if args.command == "api-key":
         from ingest.keys import print_new_key
 

@@ -1,0 +1,151 @@
+"""A random sample of your own traffic, for your team to label (`switchboard sample`, `switchboard label`).
+
+Measured on real messages (`bench/own_labels_curve.py`), a few hundred labelled messages of a brand's own
+traffic are what moves the model toward it, and `switchboard retrain --sample` needs such a sample to say
+what a candidate breaks. The sample is drawn from `messages.classified` on the broker: every record
+published since a time, each kept or not by a hash of its place in the topic and a seed, so the same
+topic and seed give the same sample whatever order the partitions are read in. Only the sampled records
+are decoded. The labelling shows the text alone, not the model's decision, so the labels do not lean
+toward it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from pydantic import ValidationError
+
+from switchboard.config import KafkaSettings
+from switchboard.contract import MessageClassified, Topic, decode
+
+CHOICES = {"s": "support", "m": "marketing"}
+ANSWERS = (*CHOICES, "k", "q")
+PROMPT = "support (s), marketing (m), skip (k), quit (q)? "
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """The lines drawn, and what was read to draw them."""
+
+    lines: list[dict]
+    # Records published since the start of the window, and those among the drawn that were not a
+    # classified message (a dead letter would say why; here they are only counted).
+    read: int
+    undecodable: int
+
+
+def _draw(seed: int, record: ConsumerRecord) -> str:
+    return hashlib.sha256(f"{seed}:{record.topic}:{record.partition}:{record.offset}".encode()).hexdigest()
+
+
+async def draw(
+    kafka: KafkaSettings,
+    size: int,
+    since: datetime,
+    seed: int = 0,
+    topic: str = Topic.MESSAGES_CLASSIFIED.value,
+) -> Sample:
+    """Read the topic from its start to its end at the call; keep `size` records published since `since`."""
+    consumer = AIOKafkaConsumer(**kafka.client_options(), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            return Sample([], 0, 0)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        after = int(since.timestamp() * 1000)
+        # The `size` smallest draws: a bottom-k sample, the same whatever order the records come in.
+        kept: list[_Largest] = []
+        read = 0
+        left = {tp for tp in partitions if ends[tp] > 0}
+        while left:
+            polled = await consumer.getmany(*left, timeout_ms=500, max_records=5000)
+            for tp, records in polled.items():
+                for record in records:
+                    if record.offset >= ends[tp] or record.timestamp < after:
+                        continue
+                    read += 1
+                    entry = (_draw(seed, record), record)
+                    if len(kept) < size:
+                        heapq.heappush(kept, _Largest(entry))
+                    elif entry[0] < kept[0].key:
+                        heapq.heapreplace(kept, _Largest(entry))
+            for tp in list(left):
+                if await consumer.position(tp) >= ends[tp]:
+                    left.discard(tp)
+    finally:
+        await consumer.stop()
+    lines: dict[str, dict] = {}
+    undecodable = 0
+    for entry in sorted(kept, key=lambda e: e.key):
+        try:
+            event = decode(entry.record.value)
+        except ValidationError:
+            undecodable += 1
+            continue
+        if not isinstance(event, MessageClassified):
+            undecodable += 1
+            continue
+        message = event.data.message
+        # A message published twice (a redelivery) is one message.
+        lines.setdefault(
+            message.message_id,
+            {
+                "id": message.message_id,
+                "text": message.text,
+                "channel": message.channel.value,
+                "language": event.data.classification.language,
+            },
+        )
+    return Sample(list(lines.values()), read, undecodable)
+
+
+class _Largest:
+    """A heap entry ordered from the largest draw down, so the heap's top is the one to drop."""
+
+    __slots__ = ("key", "record")
+
+    def __init__(self, entry: tuple[str, ConsumerRecord]) -> None:
+        self.key, self.record = entry
+
+    def __lt__(self, other: _Largest) -> bool:
+        return self.key > other.key
+
+
+def label(
+    lines: Iterable[str], done: set[str], ask: Callable[[str], str], say: Callable[[str], None]
+) -> Iterator[dict]:
+    """Ask a person the category of each sampled line not labelled yet; yield each labelled line.
+
+    `s` support, `m` marketing, `k` skip (asked again next time), `q` stop.
+    """
+    pending = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            line = None
+        if not isinstance(line, dict) or not isinstance(line.get("text"), str):
+            raise ValueError(f"line {number} is not a sampled message (a JSON object with a text)")
+        if line.get("id") not in done and "category" not in line:
+            pending.append(line)
+    for number, line in enumerate(pending, start=1):
+        where = f"{line.get('channel', 'chat')}, {line.get('language', '?')}"
+        say(f"\n[{number}/{len(pending)}] {where}:\n{line['text']}")
+        while (answer := ask(PROMPT).strip().lower()) not in ANSWERS:
+            say("  s, m, k or q")
+        if answer == "q":
+            return
+        if answer in CHOICES:
+            yield {**line, "category": CHOICES[answer]}
