@@ -38,8 +38,10 @@ class Retrained:
     # The corpus's held-out share, decided by a model trained on the rest with the corrections and by one
     # trained on the rest alone: what the corrections cost the written examples.
     corpus_checked: Paired
-    # A labelled random sample of the traffic, both models on it (None when none was given).
+    # A labelled random sample of the traffic, both models on it, without the messages the candidate
+    # was trained on (None when none was given, or none is left).
     sampled: Paired | None
+    sample_left_out: int
     behaviour: dict[str, dict]
     worth_shadowing: bool
     reasons: list[str]
@@ -131,7 +133,10 @@ def retrain(
     candidate = train([*corpus, *corrections], seed=seed)
     checked = cross_check(corpus, corrections, current, folds, seed, candidate.version)
     corpus_checked = corpus_check(corpus, corrections, seed)
-    sampled = evaluation.compare(candidate, current, sample) if sample else None
+    # A sampled message that was also corrected is one the candidate learnt: it would flatter it there.
+    seen = {c.text for c in corrections}
+    unseen = [e for e in sample if e.text not in seen]
+    sampled = evaluation.compare(candidate, current, unseen) if unseen else None
     suite = behaviour.load()
     checks = {
         role: behaviour.summary(behaviour.check(model.classify_many, suite, ""))
@@ -163,7 +168,8 @@ def retrain(
             f"worse on the labelled sample: {sampled.only_candidate_right} messages right that the model in "
             f"force got wrong, {sampled.only_current_right} the other way (p = {sampled.p_value:.3f})"
         )
-    return Retrained(candidate, checked, corpus_checked, sampled, checks, not reasons, reasons)
+    left_out = len(sample) - len(unseen)
+    return Retrained(candidate, checked, corpus_checked, sampled, left_out, checks, not reasons, reasons)
 
 
 def _worse(paired: Paired) -> bool:
@@ -180,6 +186,11 @@ def render(retrained: Retrained) -> str:
         "On the corpus's held-out lines, trained with and without the corrections:",
         "  " + evaluation.render_paired(retrained.corpus_checked).replace("\n", "\n  "),
     ]
+    if retrained.sample_left_out:
+        lines.append(
+            f"{retrained.sample_left_out} messages of the labelled sample are among the corrections the "
+            "candidate learnt from: left out of its comparison."
+        )
     if retrained.sampled is not None:
         lines += [
             "On the labelled sample of your traffic:",
@@ -187,8 +198,8 @@ def render(retrained: Retrained) -> str:
         ]
     else:
         lines.append(
-            "No labelled sample (--sample): what the candidate changes on the rest of your traffic is not "
-            "measured here; the shadow's disagreements will show how much it changes."
+            "No labelled sample (--sample) left to compare: what the candidate changes on the rest of your "
+            "traffic is not measured here; the shadow's disagreements will show how much it changes."
         )
     lines.append(
         "Behaviour checks: "
