@@ -333,29 +333,26 @@ def sample_traffic(args: argparse.Namespace) -> int:
 
 def label_sample(args: argparse.Namespace) -> int:
     """Ask a person the category of each sampled message; append each answer to the labelled file."""
-    from classifier.sampling import label
+    from classifier.sampling import label, unlabelled
 
     done: set[str] = set()
     if args.out.exists():
         done = {json.loads(raw).get("id") for raw in args.out.read_text(encoding="utf-8").splitlines() if raw}
     try:
-        lines = args.file.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        print(f"cannot label: {exc}", file=sys.stderr)
+        pending = unlabelled(args.file.read_text(encoding="utf-8").splitlines(), done)
+    except (OSError, ValueError) as exc:
+        print(f"cannot label {args.file}: {exc}", file=sys.stderr)
         return 1
     count = 0
     with open(args.out, "a", encoding="utf-8") as out:
         try:
-            for line in label(lines, done, input, print):
+            for line in label(pending, input, print):
                 # Each answer is written at once: stopping (q, Ctrl-C) loses nothing already said.
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
                 out.flush()
                 count += 1
         except (EOFError, KeyboardInterrupt):
             print()
-        except ValueError as exc:
-            print(f"cannot label {args.file}: {exc}", file=sys.stderr)
-            return 1
     print(f"labelled {count} more; {len(done) + count} in {args.out}", file=sys.stderr)
     return 0
 

@@ -121,13 +121,8 @@ class _Largest:
         return self.key > other.key
 
 
-def label(
-    lines: Iterable[str], done: set[str], ask: Callable[[str], str], say: Callable[[str], None]
-) -> Iterator[dict]:
-    """Ask a person the category of each sampled line not labelled yet; yield each labelled line.
-
-    `s` support, `m` marketing, `k` skip (asked again next time), `q` stop.
-    """
+def unlabelled(lines: Iterable[str], done: set[str]) -> list[dict]:
+    """Return the sampled lines not labelled yet (by id, or carrying a category); refuse any other line."""
     pending = []
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -140,6 +135,14 @@ def label(
             raise ValueError(f"line {number} is not a sampled message (a JSON object with a text)")
         if line.get("id") not in done and "category" not in line:
             pending.append(line)
+    return pending
+
+
+def label(pending: list[dict], ask: Callable[[str], str], say: Callable[[str], None]) -> Iterator[dict]:
+    """Ask a person the category of each line; yield each labelled line.
+
+    `s` support, `m` marketing, `k` skip (asked again next time), `q` stop.
+    """
     for number, line in enumerate(pending, start=1):
         where = f"{line.get('channel', 'chat')}, {line.get('language', '?')}"
         say(f"\n[{number}/{len(pending)}] {where}:\n{line['text']}")

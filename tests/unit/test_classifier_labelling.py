@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from classifier.sampling import label
+from classifier.sampling import label, unlabelled
 from switchboard.cli import main
 
 LINES = [
@@ -19,18 +19,14 @@ LINES = [
 def test_each_line_is_asked_once_with_its_text_and_answers_become_category_only_lines():
     shown: list[str] = []
     answers = iter(["S", "m", "k"])
-    labelled = list(label(LINES, set(), lambda _prompt: next(answers), shown.append))
+    labelled = list(label(unlabelled(LINES, set()), lambda _prompt: next(answers), shown.append))
     assert [(line["id"], line["category"]) for line in labelled] == [("m0", "support"), ("m1", "marketing")]
     assert "[1/3] x, en:\nmy parcel never came" in shown[0]
     # Already labelled (by id, or carrying a category) is not asked again.
-    again = list(
-        label(
-            [*LINES, json.dumps({"id": "m9", "text": "hi", "category": "support"})],
-            {"m0", "m1"},
-            lambda _p: "s",
-            shown.append,
-        )
+    pending = unlabelled(
+        [*LINES, json.dumps({"id": "m9", "text": "hi", "category": "support"})], {"m0", "m1"}
     )
+    again = list(label(pending, lambda _p: "s", shown.append))
     assert [line["id"] for line in again] == ["m2"]
 
 
@@ -52,7 +48,8 @@ def test_stopping_at_the_terminal_keeps_every_answer_given(
     assert [json.loads(raw)["id"] for raw in out.read_text().splitlines()] == ["m0"]
     assert "labelled 1 more; 1 in" in capsys.readouterr().err
     assert main(["label", str(tmp_path / "missing.jsonl"), "--out", str(out)]) == 1
-    assert "cannot label:" in capsys.readouterr().err
+    refused = capsys.readouterr().err
+    assert refused.startswith(f"cannot label {tmp_path / 'missing.jsonl'}:") and "No such file" in refused
 
 
 def test_a_file_that_is_not_a_sample_is_refused_with_the_line(
@@ -62,3 +59,4 @@ def test_a_file_that_is_not_a_sample_is_refused_with_the_line(
     sample.write_text(LINES[0] + "\n{broken\n", encoding="utf-8")
     assert main(["label", str(sample), "--out", str(tmp_path / "out.jsonl")]) == 1
     assert "line 2 is not a sampled message" in capsys.readouterr().err
+    assert not (tmp_path / "out.jsonl").exists()
