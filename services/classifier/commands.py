@@ -98,6 +98,13 @@ def add_classifier_commands(sub: Any) -> None:
     p_sample.add_argument("--hours", type=float, default=168, help="from the messages of the last HOURS")
     p_sample.add_argument("--seed", type=int, default=0, help="the same topic and seed draw the same sample")
     p_sample.add_argument("--topic", default="messages.classified", help="the topic of classified messages")
+    p_sample.add_argument(
+        "--exclude",
+        nargs="+",
+        type=Path,
+        help="samples or labelled files whose messages must not be drawn again (a fresh sample to weigh a "
+        "model trained on the last one)",
+    )
     p_label = sub.add_parser(
         "label",
         help="ask the category of each sampled message, writing labelled lines for `switchboard retrain "
@@ -324,8 +331,14 @@ def sample_traffic(args: argparse.Namespace) -> int:
 
     since = datetime.now(UTC) - timedelta(hours=args.hours)
     try:
-        sample = asyncio.run(draw(KafkaSettings(), args.size, since, args.seed, args.topic))
-    except (OSError, KafkaError) as exc:
+        exclude = frozenset(
+            json.loads(raw).get("id")
+            for path in args.exclude or ()
+            for raw in path.read_text(encoding="utf-8").splitlines()
+            if raw.strip()
+        )
+        sample = asyncio.run(draw(KafkaSettings(), args.size, since, args.seed, args.topic, exclude))
+    except (OSError, ValueError, KafkaError) as exc:
         print(f"cannot sample: {exc}", file=sys.stderr)
         return 1
     with open(args.out, "w", encoding="utf-8") as out:

@@ -50,8 +50,12 @@ async def draw(
     since: datetime,
     seed: int = 0,
     topic: str = Topic.MESSAGES_CLASSIFIED.value,
+    exclude: frozenset[str] = frozenset(),
 ) -> Sample:
-    """Read the topic from its start to its end at the call; keep `size` records published since `since`."""
+    """Read the topic from its start to its end at the call; keep `size` records published since `since`.
+
+    Messages whose id is in `exclude` (a sample labelled before) are passed over, and as many more drawn.
+    """
     consumer = AIOKafkaConsumer(**kafka.client_options(), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -63,7 +67,9 @@ async def draw(
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         after = int(since.timestamp() * 1000)
-        # The `size` smallest draws: a bottom-k sample, the same whatever order the records come in.
+        # The smallest draws: a bottom-k sample, the same whatever order the records come in. A few more
+        # than wanted, for the excluded, the poison records and the second copies passed over below.
+        bound = size + len(exclude) + max(10, size // 10)
         kept: list[_Largest] = []
         read = 0
         left = {tp for tp in partitions if ends[tp] > 0}
@@ -75,7 +81,7 @@ async def draw(
                         continue
                     read += 1
                     entry = (_draw(seed, record), record)
-                    if len(kept) < size:
+                    if len(kept) < bound:
                         heapq.heappush(kept, _Largest(entry))
                     elif entry[0] < kept[0].key:
                         heapq.heapreplace(kept, _Largest(entry))
@@ -96,6 +102,10 @@ async def draw(
             undecodable += 1
             continue
         message = event.data.message
+        if message.message_id in exclude:
+            continue
+        if len(lines) == size and message.message_id not in lines:
+            break
         # A message published twice (a redelivery) is one message.
         lines.setdefault(
             message.message_id,
