@@ -14,16 +14,19 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from switchboard.config import KafkaSettings
 from switchboard.contract import MessageClassified, Topic, decode
 
+log = logging.getLogger(__name__)
 CHOICES = {"s": "support", "m": "marketing"}
 ANSWERS = (*CHOICES, "k", "q")
 PROMPT = "support (s), marketing (m), skip (k), quit (q)? "
@@ -52,7 +55,7 @@ async def draw(
     topic: str = Topic.MESSAGES_CLASSIFIED.value,
     exclude: frozenset[str] = frozenset(),
 ) -> Sample:
-    """Read the topic from its start to its end at the call; keep `size` records published since `since`.
+    """Read the topic's records published since `since`, to its end at the call; keep `size` of them.
 
     Messages whose id is in `exclude` (a sample labelled before) are passed over, and as many more drawn.
     """
@@ -64,15 +67,15 @@ async def draw(
         if not partitions:
             return Sample([], 0, 0)
         consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         after = int(since.timestamp() * 1000)
+        left = {tp for tp in partitions if ends[tp] > 0}
+        left -= await _seek_to_window(consumer, partitions, after)
         # The smallest draws: a bottom-k sample, the same whatever order the records come in. A few more
         # than wanted, for the excluded, the poison records and the second copies passed over below.
         bound = size + len(exclude) + max(10, size // 10)
         kept: list[_Largest] = []
         read = 0
-        left = {tp for tp in partitions if ends[tp] > 0}
         while left:
             polled = await consumer.getmany(*left, timeout_ms=500, max_records=5000)
             for tp, records in polled.items():
@@ -117,6 +120,24 @@ async def draw(
             },
         )
     return Sample(list(lines.values()), read, undecodable)
+
+
+async def _seek_to_window(consumer: AIOKafkaConsumer, partitions: list[TopicPartition], after: int) -> set:
+    """Start each partition at its first record published since `after`; return those that have none.
+
+    The records are still filtered by their timestamps: a broker may answer an earlier offset (the
+    embedded one answers the first), and one that cannot answer has every partition read from its start.
+    """
+    await consumer.seek_to_beginning(*partitions)
+    try:
+        found = await consumer.offsets_for_times(dict.fromkeys(partitions, after))
+    except KafkaError as exc:
+        log.info("the broker cannot find offsets by time (%s): reading the topic from its start", exc)
+        return set()
+    for tp, at in found.items():
+        if at is not None:
+            consumer.seek(tp, at.offset)
+    return {tp for tp, at in found.items() if at is None}
 
 
 class _Largest:

@@ -86,6 +86,7 @@ async def test_the_sample_is_drawn_from_the_window_reproducibly_and_each_message
     assert sorted(int(line["id"][1:]) for line in everything.lines) == list(range(30, 80))
     assert everything.undecodable == 1
     assert (await draw(kafka, 10, datetime.now(UTC) - timedelta(days=60), seed=1, topic=topic)).read == 82
+    assert (await draw(kafka, 10, datetime.now(UTC) + timedelta(hours=1), seed=1, topic=topic)).lines == []
     # A fresh sample beside one labelled before: none of its messages again, as many drawn.
     fresh = await draw(kafka, 20, week, seed=1, topic=topic, exclude=frozenset(ids))
     assert not {line["id"] for line in fresh.lines} & set(ids)
