@@ -21,11 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from classifier import handlers
 from classifier.choice import LIVE, SHADOW, BatchModel, load_model
 from classifier.config import Settings
-from classifier.examples import Inbound
+from classifier.examples import GivenMessage, Inbound
 from classifier.holder import ModelHolder, ReloadError
 from classifier.metrics import ClassifierMetrics
 from classifier.store import RedisCorrectionStore
-from switchboard.contract import Channel, Classification, Language, Visibility, default_visibility
+from switchboard.contract import Classification
 from switchboard.metrics import BusMetrics
 from switchboard.service import consuming, open_infra, ops_router
 
@@ -37,23 +37,12 @@ TRIAL_MESSAGES = 100
 TRIAL_TEXT_CHARS = 20_000
 
 
-class TrialMessage(BaseModel):
+class TrialMessage(GivenMessage):
     """A message to try, with what its channel would tell the classifier."""
 
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=TRIAL_TEXT_CHARS)
-    channel: Channel = Channel.CHAT
-    visibility: Visibility | None = Field(default=None, description="default: the channel's usual one")
-    followers: int | None = Field(
-        default=None, ge=0, description="the author's reach, when the channel gives it"
-    )
-    language: Language | None = Field(default=None, description="the language the channel declares, if any")
-
-    def inbound(self) -> Inbound:
-        """Shape the message as the classifier is handed one from `messages.received`."""
-        visibility = self.visibility or default_visibility(self.channel)
-        return Inbound(self.text, self.channel.value, visibility, self.followers, self.language)
 
 
 class Trial(BaseModel):

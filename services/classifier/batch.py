@@ -6,11 +6,10 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from classifier.choice import BatchModel, Lexicon
-from classifier.examples import Inbound
-from switchboard.contract import Channel, Language, Visibility, default_visibility
+from classifier.examples import GivenMessage
 
 LEXICON_MODEL = Lexicon()
 
@@ -20,22 +19,12 @@ LEXICON_MODEL = Lexicon()
 BATCH = 500
 
 
-class Line(BaseModel):
+class Line(GivenMessage):
     """One input line: an id, the text, and what the channel tells about it."""
 
     model_config = ConfigDict(extra="allow")
 
     id: str | int
-    text: str = Field(min_length=1)
-    channel: Channel = Channel.CHAT
-    visibility: Visibility | None = None
-    followers: int | None = Field(default=None, ge=0)
-    language: Language | None = None
-
-    def inbound(self) -> Inbound:
-        """Shape the line as the service hands a received message to the model."""
-        visibility = self.visibility or default_visibility(self.channel)
-        return Inbound(self.text, self.channel.value, visibility, self.followers, self.language)
 
 
 def classify_lines(

@@ -21,6 +21,7 @@ from switchboard.contract import (
     Intent,
     Language,
     Sentiment,
+    Visibility,
     default_visibility,
 )
 
@@ -84,6 +85,24 @@ class Inbound:
     def of(cls, example: Example) -> Inbound:
         """Shape a labelled example as the service would see it, without its language as a hint."""
         return cls(example.text, example.channel.value, default_visibility(example.channel))
+
+
+class GivenMessage(BaseModel):
+    """A message a person or a file hands the classifier (`switchboard classify`, `POST /v1/classify`): its
+    text and what its channel would tell."""
+
+    text: str = Field(min_length=1)
+    channel: Channel = Channel.CHAT
+    visibility: Visibility | None = Field(default=None, description="default: the channel's usual one")
+    followers: int | None = Field(
+        default=None, ge=0, description="the author's reach, when the channel gives it"
+    )
+    language: Language | None = Field(default=None, description="the language the channel declares, if any")
+
+    def inbound(self) -> Inbound:
+        """Shape the message as the service hands a received one to the model."""
+        visibility = self.visibility or default_visibility(self.channel)
+        return Inbound(self.text, self.channel.value, visibility, self.followers, self.language)
 
 
 def corpus_files(directory: Path = CORPUS) -> list[Path]:
