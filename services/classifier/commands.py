@@ -326,17 +326,12 @@ def sample_traffic(args: argparse.Namespace) -> int:
 
     from aiokafka.errors import KafkaError
 
-    from classifier.sampling import draw
+    from classifier.sampling import draw, ids_in
     from switchboard.config import KafkaSettings
 
     since = datetime.now(UTC) - timedelta(hours=args.hours)
     try:
-        exclude = frozenset(
-            json.loads(raw).get("id")
-            for path in args.exclude or ()
-            for raw in path.read_text(encoding="utf-8").splitlines()
-            if raw.strip()
-        )
+        exclude = ids_in(args.exclude or ())
         sample = asyncio.run(draw(KafkaSettings(), args.size, since, args.seed, args.topic, exclude))
     except (OSError, ValueError, KafkaError) as exc:
         print(f"cannot sample: {exc}", file=sys.stderr)
@@ -356,12 +351,10 @@ def sample_traffic(args: argparse.Namespace) -> int:
 
 def label_sample(args: argparse.Namespace) -> int:
     """Ask a person the category of each sampled message; append each answer to the labelled file."""
-    from classifier.sampling import label, unlabelled
+    from classifier.sampling import ids_in, label, unlabelled
 
-    done: set[str] = set()
-    if args.out.exists():
-        done = {json.loads(raw).get("id") for raw in args.out.read_text(encoding="utf-8").splitlines() if raw}
     try:
+        done = ids_in([args.out] if args.out.exists() else [])
         pending = unlabelled(args.file.read_text(encoding="utf-8").splitlines(), done)
     except (OSError, ValueError) as exc:
         print(f"cannot label {args.file}: {exc}", file=sys.stderr)

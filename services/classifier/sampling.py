@@ -16,8 +16,10 @@ import heapq
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
@@ -152,7 +154,20 @@ class _Largest:
         return self.key > other.key
 
 
-def unlabelled(lines: Iterable[str], done: set[str]) -> list[dict]:
+def ids_in(paths: Iterable[Path]) -> frozenset[str]:
+    """Return the message ids of sampled or labelled files, to pass them over; refuse a line not JSON."""
+    ids = set()
+    for path in paths:
+        for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if raw.strip():
+                try:
+                    ids.add(json.loads(raw).get("id"))
+                except (ValueError, AttributeError):
+                    raise ValueError(f"{path}:{number} is not a JSON object") from None
+    return frozenset(ids)
+
+
+def unlabelled(lines: Iterable[str], done: AbstractSet[str]) -> list[dict]:
     """Return the sampled lines not labelled yet (by id, or carrying a category); refuse any other line."""
     pending = []
     for number, raw in enumerate(lines, start=1):

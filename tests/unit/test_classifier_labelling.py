@@ -60,3 +60,16 @@ def test_a_file_that_is_not_a_sample_is_refused_with_the_line(
     assert main(["label", str(sample), "--out", str(tmp_path / "out.jsonl")]) == 1
     assert "line 2 is not a sampled message" in capsys.readouterr().err
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_damaged_labelled_file_is_refused_with_its_line_not_appended_to(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    sample, out = tmp_path / "sample.jsonl", tmp_path / "labelled.jsonl"
+    sample.write_text("\n".join(LINES) + "\n", encoding="utf-8")
+    out.write_text(
+        json.dumps({"id": "m0", "text": "x", "category": "support"}) + "\n[1, 2]\n", encoding="utf-8"
+    )
+    assert main(["label", str(sample), "--out", str(out)]) == 1
+    assert f"{out}:2 is not a JSON object" in capsys.readouterr().err
+    assert out.read_text(encoding="utf-8").count("\n") == 2
