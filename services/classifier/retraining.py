@@ -124,9 +124,9 @@ def retrain(
     The candidate is the model `switchboard train --data CORPUS CORRECTIONS --seed SEED` writes. It is
     worth running in shadow when, on corrections it had not seen, it fixes more of the model in force's
     errors than it makes new ones; when its behaviour checks stay within the shipped model's limits (or
-    within half of them of the model in force's); when
-    the corrections do not cost the corpus's held-out lines significantly; and, given a labelled sample,
-    when it is not significantly worse there (McNemar's exact test, p < 0.05, for each comparison).
+    within half of them of the model in force's); when the corrections do not cost the corpus's held-out
+    lines significantly; and, given a labelled sample, when it is not significantly worse there
+    (McNemar's exact test, p < 0.05, for each comparison).
     """
     if not corrections:
         raise ValueError("no corrections to retrain with")
@@ -137,10 +137,10 @@ def retrain(
     seen = {c.text for c in corrections}
     unseen = [e for e in sample if e.text not in seen]
     sampled = evaluation.compare(candidate, current, unseen) if unseen else None
-    suite = behaviour.load()
+    # `train` ran the candidate's behaviour checks already; only the model in force's are left to run.
     checks = {
-        role: behaviour.summary(behaviour.check(model.classify_many, suite, ""))
-        for role, model in (("candidate", candidate), ("current", current))
+        "candidate": candidate.evaluation["behaviour"],
+        "current": behaviour.summary(behaviour.check(current.classify_many, behaviour.load(), "")),
     }
     reasons = []
     if checked.only_candidate_right <= checked.only_current_right:
