@@ -188,17 +188,15 @@ def install(source: Path | str, directory: Path | str) -> tuple[TrainedModel, st
     source, directory = Path(source), Path(directory)
     if directory.exists() and source.resolve() == directory.resolve():
         raise ArtefactError(f"{source}: this is the directory it would be installed into")
-    model = load(source)
-    # Read once, into memory: installing `directory/previous` back overwrites it below.
-    incoming = (source / MODEL_FILE).read_bytes(), (source / META_FILE).read_bytes()
-    if _sha256(incoming[0]) != json.loads(incoming[1]).get("model_sha256"):
-        raise ArtefactError(f"{source}: changed while it was being installed; try again")
+    # The bytes checked are the bytes written, held in memory: installing `directory/previous` back
+    # overwrites it below.
+    model, *incoming = _load(source)
     try:
-        replaced: str | None = load(directory).version
+        old, *kept = _load(directory)
     except ArtefactError:
         replaced = None
-    if replaced is not None:
-        kept = (directory / MODEL_FILE).read_bytes(), (directory / META_FILE).read_bytes()
+    else:
+        replaced = old.version
         _write_pair(directory / PREVIOUS, *kept)
     _write_pair(directory, *incoming)
     return model, replaced
@@ -206,9 +204,14 @@ def install(source: Path | str, directory: Path | str) -> tuple[TrainedModel, st
 
 def load(directory: Path | str) -> TrainedModel:
     """Read a model artefact, refusing one that is damaged or was built for another recipe or lexicon."""
-    directory = Path(directory)
+    return _load(Path(directory))[0]
+
+
+def _load(directory: Path) -> tuple[TrainedModel, bytes, bytes]:
+    """Read and check a model artefact; return the model and the two files' bytes it was read from."""
     try:
-        info = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+        meta_bytes = (directory / META_FILE).read_bytes()
+        info = json.loads(meta_bytes)
     except FileNotFoundError as exc:
         raise ArtefactError(f"{directory}: not a model artefact ({exc.filename} is missing)") from None
     except (ValueError, OSError) as exc:
@@ -233,7 +236,7 @@ def load(directory: Path | str) -> TrainedModel:
     except (ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
         raise ArtefactError(f"{directory}: cannot rebuild the model from {MODEL_FILE}: {exc!r}") from None
     _check_identity(directory, info, model, identity, MODEL_FILE)
-    return model
+    return model, blob, meta_bytes
 
 
 def _check_made_for_this_code(
