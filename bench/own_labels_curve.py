@@ -15,13 +15,11 @@ import argparse
 import hashlib
 
 import realdata
-from classifier_eval import SECOND, inbound, macro_f1
+from classifier_eval import FIRST, SECOND, inbound, macro_f1
 from scipy.stats import binomtest
 
 from classifier.examples import CORPUS, Example, read_examples
 from classifier.training import train
-
-FIRST = {"en": "en_tweets.jsonl", "fr": "fr_messages.jsonl"}
 
 
 def own_labels(language: str) -> list[Example]:

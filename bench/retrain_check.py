@@ -17,12 +17,10 @@ import tempfile
 from pathlib import Path
 
 import realdata
-from classifier_eval import SECOND, inbound
+from classifier_eval import FIRST, SECOND, inbound
 
 from classifier.choice import LEARNED, load_model
 from switchboard.cli import main as switchboard
-
-FIRST = {"en": "en_tweets.jsonl", "fr": "fr_messages.jsonl"}
 
 
 def line(item: realdata.Labelled, language: str) -> str:
