@@ -16,14 +16,26 @@ time (the process's own), best of `--repeat`, so other tenants of the machine mo
 is printed too. The issue's targets: 10,000 messages/s per process, load under 2 s, under 300 MB resident.
 
     .venv/bin/python bench/classifier_bench.py [--messages 20000] [--repeat 3]
+
+`--against REV` compares this checkout's `classify_many` with another commit's instead, as a ratio: the
+speed of a change on a shared, noisy machine. Both run side by side, one long-lived process each, on
+the same artefact (saved by this checkout) and the same messages; they take turns, one pass of all the
+messages at a time, the first to go alternating, and the figure is the median of the per-pair ratios.
+Each then hashes every classification it made: the report says whether the two decide alike.
+
+    .venv/bin/python bench/classifier_bench.py --against HEAD~3 [--rounds 16]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import random
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,11 +65,12 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def messages(count: int) -> list:
-    """Return `count` inbound messages drawn from the corpus in a fixed order."""
+def messages(count: int, corpus: Path | None = None) -> list:
+    """Return `count` inbound messages drawn from the corpus (the packaged one by default) in a fixed
+    order."""
     from classifier.examples import CORPUS, Inbound, read_examples
 
-    examples = read_examples([CORPUS])
+    examples = read_examples([corpus or CORPUS])
     random.Random(7).shuffle(examples)
     return [Inbound.of(examples[i % len(examples)]) for i in range(count)]
 
@@ -118,13 +131,120 @@ def child(variant: str, artefact: str, count: int, repeat: int) -> dict:
     return result
 
 
+def worker(artefact: str, corpus: str, count: int) -> None:
+    """Classify the messages once per line read from stdin and print the CPU seconds it took; at the
+    end of input, print a hash of every classification made in one pass.
+
+    Run with `PYTHONPATH` naming another checkout's packages, it measures that checkout's code.
+    """
+    from classifier.artefact import load
+
+    model = load(artefact)
+    items = messages(count, Path(corpus))
+
+    def one_pass() -> list:
+        return [c for i in range(0, len(items), BATCH) for c in model.classify_many(items[i : i + BATCH])]
+
+    one_pass()  # caches filled, as in a service that has run a while
+    print("ready", flush=True)
+    for _ in sys.stdin:
+        started = time.process_time()
+        one_pass()
+        print(time.process_time() - started, flush=True)
+    digest = hashlib.sha256()
+    for classification in one_pass():
+        digest.update(classification.model_dump_json().encode())
+    print(digest.hexdigest(), flush=True)
+
+
+def compare(rev: str, count: int, rounds: int) -> int:
+    """Measure this checkout against commit `rev` (see the module's docstring); print and save the report."""
+    from classifier.artefact import default_model, save
+    from classifier.examples import CORPUS
+
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="classifier-bench-") as tmp:
+        tree = Path(tmp) / "against"
+        subprocess.run(
+            ["git", "-C", str(root), "worktree", "add", "--detach", "-q", str(tree), rev], check=True
+        )
+        try:
+            model = default_model()
+            artefact = save(model, Path(tmp) / "model")
+            args = [
+                sys.executable,
+                __file__,
+                "--messages",
+                str(count),
+                "--worker",
+                str(artefact),
+                str(CORPUS),
+            ]
+            theirs = {
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join([str(tree / "services"), str(tree / "libs")]),
+            }
+            workers = {
+                "this": subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True),
+                rev: subprocess.Popen(
+                    args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=theirs
+                ),
+            }
+            for name, process in workers.items():
+                if process.stdout.readline().strip() != "ready":
+                    raise SystemExit(f"the {name} worker did not start (can {rev} read this artefact?)")
+            seconds: dict[str, list[float]] = {name: [] for name in workers}
+            for r in range(rounds):
+                for name in list(workers)[:: 1 if r % 2 == 0 else -1]:
+                    workers[name].stdin.write("go\n")
+                    workers[name].stdin.flush()
+                    seconds[name].append(float(workers[name].stdout.readline()))
+            digests = {}
+            for name, process in workers.items():
+                process.stdin.close()
+                digests[name] = process.stdout.readline().strip()
+                process.wait()
+        finally:
+            subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], check=False)
+            shutil.rmtree(tree, ignore_errors=True)
+    ratios = [theirs_s / ours_s for ours_s, theirs_s in zip(seconds["this"], seconds[rev], strict=True)]
+    rate = {name: statistics.median(count / s for s in runs) for name, runs in seconds.items()}
+    markdown = "\n".join(
+        [
+            f"# Classifier inference against {rev}, {datetime.now(UTC).isoformat(timespec='seconds')}",
+            "",
+            f"`.venv/bin/python bench/classifier_bench.py --against {rev} --rounds {rounds} "
+            f"--messages {count}`: model {model.version}, batches of {BATCH}, {rounds} passes each, "
+            "taking turns.",
+            "",
+            f"- this checkout: {rate['this']:,.0f} msg/s (median of CPU-time rates); {rev}: {rate[rev]:,.0f}",
+            f"- speed ratio (this / {rev}, per pair of passes): median **{statistics.median(ratios):.3f}**, "
+            f"range {min(ratios):.3f}-{max(ratios):.3f}",
+            f"- same classifications: {'yes' if digests['this'] == digests[rev] else 'NO'}",
+        ]
+    )
+    print(markdown)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    (RESULTS / f"classifier-against-{stamp}.md").write_text(markdown + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train (or reuse) the packaged model, measure every variant in its own process, write a report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--against", metavar="REV", help="compare with this commit's code (see above)")
+    parser.add_argument("--rounds", type=int, default=16, help="passes each with --against")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "ARTEFACT"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=2, metavar=("ARTEFACT", "CORPUS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        worker(*args.worker, args.messages)
+        return 0
+    if args.against:
+        return compare(args.against, args.messages, args.rounds)
     if args.child:
         print(json.dumps(child(args.child[0], args.child[1], args.messages, args.repeat)))
         return 0
