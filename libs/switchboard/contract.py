@@ -430,14 +430,18 @@ def trusted(cls: type[M], /, **values: Any) -> M:
     that build events from data validated on the way in; values must be field names, not aliases.
     """
     names, shared, fresh = _PLANS.get(cls) or _plan(cls)
-    fields: dict[str, Any] = {}
-    for name in names:
-        if name in values:
-            fields[name] = values[name]
-        elif name in shared:
-            fields[name] = shared[name]
-        elif name in fresh:
-            fields[name] = fresh[name]()
+    if len(values) == len(names) and tuple(values) == names:
+        # Every field given, in the fields' order: the keyword dict (this call's own) is the instance's.
+        fields = values
+    else:
+        fields = {}
+        for name in names:
+            if name in values:
+                fields[name] = values[name]
+            elif name in shared:
+                fields[name] = shared[name]
+            elif name in fresh:
+                fields[name] = fresh[name]()
     instance = cls.__new__(cls)
     _set = object.__setattr__
     _set(instance, "__dict__", fields)

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, pairwise, repeat
+from itertools import chain
 
 import numpy as np
 import scipy.sparse as sp
 
 from classifier import cues as cue_lexicon
 from classifier.examples import INTENTS_OF, Inbound
-from classifier.model import NORMALISATION, Memo, normalise, support_intent
+from classifier.model import NORMALISATION, normalise, support_intent
 from switchboard.contract import Classification, trusted
 
 FAMILY = "tfidf-lr"
@@ -118,6 +118,73 @@ BLOCKS = ("word", "stem")
 
 
 @dataclass(frozen=True, slots=True)
+class Tokens:
+    """A batch's tokens in order, with each one's message (row) and stem column (-1: none), and what the
+    language is decided from."""
+
+    words: list[str]
+    rows: np.ndarray
+    stems: np.ndarray
+    # Per message, each language's stopwords among its tokens (`cue_lexicon.stopwords_of`).
+    stopwords: list[dict[str, int]]
+
+
+class WordTable(dict):
+    """Words by number, numbered on first sight, with what `compute` tells of each (a tuple of
+    integers) kept as a row of one array: a batch's words become one array of numbers, and their facts
+    one look-up in that array, rather than a tuple per word to unpack.
+
+    Words repeat from message to message, so they are worth remembering; the table forgets every word
+    once `size` are held, between batches only, so a batch's numbers stay valid while it is read.
+    """
+
+    __slots__ = ("_compute", "_facts", "_lock", "_size")
+
+    def __init__(self, compute: Callable[[str], tuple[int, ...]], width: int, size: int) -> None:
+        super().__init__()
+        self._compute = compute
+        self._size = size
+        self._facts = np.empty((1024, width), dtype=np.intp)
+        self._lock = threading.Lock()
+
+    def __missing__(self, word: str) -> int:
+        number = len(self)
+        if number == len(self._facts):
+            self._facts = np.concatenate([self._facts, np.empty_like(self._facts)])
+        self._facts[number] = self._compute(word)
+        self[word] = number
+        return number
+
+    def facts_of(self, words: list[str]) -> np.ndarray:
+        """Return the facts of each word, one row per word."""
+        with self._lock:
+            if len(self) >= self._size:
+                self.clear()
+            numbers = np.fromiter(map(self.__getitem__, words), dtype=np.intp, count=len(words))
+            return self._facts[numbers]
+
+
+def _pair_table(vocabulary: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Return the word block's pairs as sorted keys (first word's column x block size + second's) and
+    their columns in the same order.
+
+    The vectorizer keeps a pair only if it keeps both its words (each is in every message the pair is
+    in), so every pair has a key; one that did not would be lost to the look-up, so it is refused.
+    """
+    keys, columns = [], []
+    size = len(vocabulary)
+    for gram, col in vocabulary.items():
+        if " " in gram:
+            first, second = gram.split(" ")
+            if first not in vocabulary or second not in vocabulary:
+                raise ValueError(f"the word pair {gram!r} has a word the vocabulary does not hold")
+            keys.append(vocabulary[first] * size + vocabulary[second])
+            columns.append(col)
+    order = np.argsort(np.array(keys, dtype=np.int64), kind="stable")
+    return np.array(keys, dtype=np.int64)[order], np.array(columns, dtype=np.intp)[order]
+
+
+@dataclass(frozen=True, slots=True)
 class Head:
     """One fitted logistic head: its labels in the order of its outputs, weights and intercepts.
 
@@ -158,22 +225,23 @@ class TrainedModel:
     _weights: np.ndarray = field(init=False, repr=False)
     _bias: np.ndarray = field(init=False, repr=False)
     _columns: dict[str, slice] = field(init=False, repr=False)
+    _width: int = field(init=False, repr=False)
     _names: list[str] = field(init=False, repr=False)
-    _pairs: dict[tuple[str, ...], int] = field(init=False, repr=False)
+    _pair_keys: np.ndarray = field(init=False, repr=False)
+    _pair_columns: np.ndarray = field(init=False, repr=False)
     _cue_tables: dict[int, str] = field(init=False, repr=False)
-    _token_features: Memo = field(init=False, repr=False)
-    _token_stems: Memo = field(init=False, repr=False)
+    _words: WordTable = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._vocab = [self.vocabularies[b] for b in BLOCKS]
         self._idf_all = np.concatenate([self.idf[b] for b in BLOCKS])
         sizes = [len(v) for v in self._vocab]
         self._offsets = [0, sizes[0], sizes[0] + sizes[1]]
+        # More than every column: a (row, column) pair as one number, row * _width + column.
+        self._width = self._offsets[2] + len(cue_lexicon.TABLES)
         # Words repeat from message to message, so their columns are worth remembering.
-        self._token_features = Memo(self._features_of, TOKEN_CACHE)
-        self._token_stems = Memo(self._stem_features, TOKEN_CACHE)
-        # Word pairs by their two words: looked up without joining them into a string first.
-        self._pairs = {tuple(gram.split(" ")): col for gram, col in self._vocab[0].items() if " " in gram}
+        self._words = WordTable(self._columns_of, 3, TOKEN_CACHE)
+        self._pair_keys, self._pair_columns = _pair_table(self._vocab[0])
         self._names = [
             *(term for v in self._vocab for term in terms_by_column(v)),
             *(f"cue:{t}" for t in cue_lexicon.TABLES),
@@ -243,7 +311,7 @@ class TrainedModel:
         if not items:
             return []
         parsed = [parse(item.text) for item in items]
-        matrix = self._features(parsed)
+        matrix, tokens = self._featurise(parsed)
         scores = matrix @ self._weights + self._bias
         scores[:, self._columns["category"].start] += self.support_shift
         p = {head: self._probabilities(scores, head) for head in HEADS}
@@ -263,7 +331,10 @@ class TrainedModel:
         intents = intent_scores.argmax(axis=1)
         tones = p["sentiment"].argmax(axis=1)
         tone_score = np.clip(p["sentiment"][:, self._positive] - p["sentiment"][:, self._negative], -1.0, 1.0)
-        pushes, features, bounds = self._strongest(matrix, best)
+        pushes, rows, features, bounds = self._strongest(matrix, best)
+        owners = self._stem_owners(tokens, rows, features)
+        stopwords = tokens.stopwords
+        pushes, features, bounds = pushes.tolist(), features.tolist(), bounds.tolist()
         # Python lists, not arrays, for the loop below: reading a NumPy array one item at a time is slow.
         labels = zip(
             [classes["category"][k] for k in best.tolist()],
@@ -289,7 +360,7 @@ class TrainedModel:
                     category=category,
                     intent=intent,
                     is_complaint=is_complaint,
-                    language=cue_lexicon.language(message.tokens, message.cues, item.language_hint),
+                    language=cue_lexicon.language(stopwords[i], message.cues, item.language_hint),
                     sentiment=sentiment,
                     sentiment_score=round(score, 4),
                     priority=cue_lexicon.priority(
@@ -304,14 +375,17 @@ class TrainedModel:
                     reply_privately=cue_lexicon.private(message.cues),
                     confidence=round(confidence, 4),
                     model_version=version,
-                    explanation=self._explain(features[row], pushes[row], message),
+                    explanation=self._explain(features[row], pushes[row], message, owners, i * self._width),
                 )
             )
         return results
 
-    def _strongest(self, matrix: sp.csr_matrix, best: np.ndarray) -> tuple[list[float], list[int], list[int]]:
+    def _strongest(
+        self, matrix: sp.csr_matrix, best: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Return each message's features that pushed toward its category, strongest first, at most
-        `EXPLAINED_FEATURES` of them, with their pushes and where each message's run starts and ends.
+        `EXPLAINED_FEATURES` of them: their pushes, rows and columns, and where each message's run starts
+        and ends.
 
         A push is weight times TF-IDF value, signed so that positive favours the chosen label (the
         category head has one output, for its second label). Only the strongest are turned back into
@@ -338,7 +412,28 @@ class TrainedModel:
         kept = order[np.arange(len(order)) - np.repeat(starts, sizes) < EXPLAINED_FEATURES]
         bounds = np.zeros(n + 1, dtype=np.intp)
         np.cumsum(np.minimum(sizes, EXPLAINED_FEATURES), out=bounds[1:])
-        return push[kept].tolist(), matrix.indices[kept].tolist(), bounds.tolist()
+        return push[kept], row_of[kept], matrix.indices[kept], bounds
+
+    def _stem_owners(self, tokens: Tokens, rows: np.ndarray, features: np.ndarray) -> dict[int, list[str]]:
+        """Return the words that own each explained stem: its message's distinct words with that stem,
+        in the order they come, by the stem's key (`row * _width + column`).
+
+        Only the words whose stem is explained in their message are visited, found as arrays.
+        """
+        width = self._width
+        stem = (features >= self._offsets[1]) & (features < self._offsets[2])
+        keys = tokens.rows * width + tokens.stems
+        at = np.flatnonzero((tokens.stems >= 0) & np.isin(keys, rows[stem] * width + features[stem]))
+        owners: dict[int, list[str]] = {}
+        words = tokens.words
+        for key, i in zip(keys[at].tolist(), at.tolist(), strict=True):
+            word = words[i]
+            found = owners.get(key)
+            if found is None:
+                owners[key] = [word]
+            elif word not in found:
+                found.append(word)
+        return owners
 
     def _features(self, parsed: Sequence[Parsed]) -> sp.csr_matrix:
         """Build the TF-IDF and cue features of many messages, as the fitted vectorizers would.
@@ -346,8 +441,12 @@ class TrainedModel:
         Only the look-ups run in Python (`_counts`); counting, the sublinear TF, the IDF and each block's
         L2 norm are array operations over the batch.
         """
+        return self._featurise(parsed)[0]
+
+    def _featurise(self, parsed: Sequence[Parsed]) -> tuple[sp.csr_matrix, Tokens]:
+        """Build the features of many messages (`_features`); return the batch's tokens with them."""
         n, stem_offset = len(parsed), self._offsets[1]
-        counts = self._counts(parsed)
+        counts, tokens = self._count_tokens(parsed)
         data = (1.0 + np.log(counts.data)) * self._idf_all[counts.indices]
         # Each block is normalised on its own, as each vectorizer normalises its rows.
         row_of = np.repeat(np.arange(n), np.diff(counts.indptr))
@@ -356,47 +455,52 @@ class TrainedModel:
         data /= norms[row_of * 2 + block]
         tfidf = sp.csr_matrix((data, counts.indices, counts.indptr), shape=(n, self._offsets[2]))
         cue_block = sp.csr_matrix(cue_rows(parsed))
-        return sp.hstack([tfidf, cue_block], format="csr")
+        return sp.hstack([tfidf, cue_block], format="csr"), tokens
 
-    def _counts(self, parsed: Sequence[Parsed]) -> sp.csr_matrix:
-        """Count each message's words, word pairs and stems by column, in canonical CSR form.
+    def _count_tokens(self, parsed: Sequence[Parsed]) -> tuple[sp.csr_matrix, Tokens]:
+        """Count each message's words, word pairs and stems by column, in canonical CSR form; return the
+        batch's tokens too, with the columns they were found at.
 
-        The words of the whole batch are looked up in one pass of C-level iteration (`map`), not message
-        by message: a word's columns come from the per-word cache, pairs (which do not repeat) from a
-        dict keyed by the two words. A pair that straddles two messages is dropped by its rows.
+        Each word's two columns (its own, its stem's) come from the table of words seen before
+        (`WordTable`) in one pass over the whole batch; pairs are looked up as arrays: a pair's key is made of
+        its two words' own columns (a pair kept by the vectorizer is made of two kept words), found by
+        binary search in the model's sorted pair keys. A pair that straddles two messages is dropped by
+        its rows.
         """
         tokens = list(chain.from_iterable(message.tokens for message in parsed))
         token_rows = np.repeat(np.arange(len(parsed), dtype=np.intp), [len(m.tokens) for m in parsed])
-        found = list(map(self._token_features.__getitem__, tokens))
-        word_cols = np.fromiter(chain.from_iterable(found), dtype=np.intp)
-        word_rows = np.repeat(token_rows, list(map(len, found)))
-        pair_cols = np.fromiter(map(self._pairs.get, pairwise(tokens), repeat(-1)), dtype=np.intp)
-        kept = (pair_cols >= 0) & (token_rows[:-1] == token_rows[1:])
-        rows = np.concatenate([word_rows, token_rows[:-1][kept]])
-        cols = np.concatenate([word_cols, pair_cols[kept]])
+        found = self._words.facts_of(tokens)
+        own, stem = found[:, 0], found[:, 1]
+        has_own, has_stem = own >= 0, stem >= 0
+        # Pairs of two known words in one message.
+        paired = has_own[:-1] & has_own[1:] & (token_rows[:-1] == token_rows[1:])
+        keys = own[:-1][paired] * len(self._vocab[0]) + own[1:][paired]
+        at = np.searchsorted(self._pair_keys, keys)
+        at[at == len(self._pair_keys)] = 0
+        known = self._pair_keys[at] == keys if len(self._pair_keys) else np.zeros(len(keys), dtype=bool)
+        rows = np.concatenate([token_rows[has_own], token_rows[has_stem], token_rows[:-1][paired][known]])
+        cols = np.concatenate([own[has_own], stem[has_stem], self._pair_columns[at[known]]])
         counts = sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(parsed), self._offsets[2]))
         # Canonical form: duplicates summed, columns sorted in each row.
         counts.sum_duplicates()
-        return counts
+        # Each language's stopwords per message, summed by row (the bits of `cue_lexicon.stopwords_of`).
+        bits = found[:, 2]
+        stopwords = [
+            np.bincount(token_rows, weights=(bits >> k) & 1, minlength=len(parsed)).astype(int).tolist()
+            for k in range(len(cue_lexicon.LANGUAGES))
+        ]
+        by_message = [dict(zip(cue_lexicon.LANGUAGES, c, strict=True)) for c in zip(*stopwords, strict=True)]
+        return counts, Tokens(tokens, token_rows, stem, by_message)
 
-    def _features_of(self, token: str) -> tuple[int, ...]:
-        """Return the columns one word adds to its message: the word's own, then each stem's, repeated."""
-        own = self._vocab[0].get(token)
-        stem_offset = self._offsets[1]
-        stems = [col + stem_offset for col, k in self._stem_columns(token) for _ in range(k)]
-        return (own, *stems) if own is not None else tuple(stems)
+    def _columns_of(self, token: str) -> tuple[int, int, int]:
+        """Return a word's own column, its stem's (after the word block), -1 for one it lacks, and the
+        languages it is a stopword of (`cue_lexicon.stopwords_of`).
 
-    def _stem_features(self, token: str) -> tuple[int, ...]:
-        """Return the feature columns of one word's distinct stems."""
-        stem_offset = self._offsets[1]
-        return tuple(col + stem_offset for col, _ in self._stem_columns(token))
-
-    def _stem_columns(self, token: str) -> tuple[tuple[int, int], ...]:
-        """Return the character block's columns of one word and how often each occurs in it."""
-        vocab = self._vocab[1]
-        # On one word the stem analyser yields that word's stem, as inside a whole message.
-        found = Counter(vocab[g] for g in prefixes(token) if g in vocab)
-        return tuple(found.items())
+        A word has one stem at most (`prefixes` of one word).
+        """
+        stems = [self._vocab[1].get(g) for g in prefixes(token)]
+        stem = stems[0] + self._offsets[1] if stems and stems[0] is not None else -1
+        return self._vocab[0].get(token, -1), stem, cue_lexicon.stopwords_of(token)
 
     def _probabilities(self, scores: np.ndarray, head: str) -> np.ndarray:
         """Turn a head's raw scores (one row per message) into probabilities, as scikit-learn does."""
@@ -407,15 +511,18 @@ class TrainedModel:
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 
-    def _explain(self, features: list[int], pushes: list[float], parsed: Parsed) -> list[str]:
+    def _explain(
+        self, features: list[int], pushes: list[float], parsed: Parsed, owners: dict[int, list[str]], key: int
+    ) -> list[str]:
         """Name the words of the message that pushed most toward its category (weight x TF-IDF value).
 
         `features` and their positive `pushes` toward the chosen category come strongest first: the
-        message's first `EXPLAINED_FEATURES`, the rest barely move the ranking.
+        message's first `EXPLAINED_FEATURES`, the rest barely move the ranking. A word or pair owns its
+        whole push, a stem's is shared by the message's words with that stem (`owners`, by `key` plus
+        the stem's column), a cue table's by the cues found in that table.
         """
         stem_start, cue_start = self._offsets[1], self._offsets[2]
         names = self._names
-        owners_of_stem: dict[int, list[str]] | None = None
         credit: dict[str, float] = {}
         get = credit.get
         for push, feature in zip(pushes, features, strict=True):
@@ -425,19 +532,13 @@ class TrainedModel:
                 credit[name] = get(name, 0.0) + push
                 continue
             if feature < cue_start:
-                if owners_of_stem is None:
-                    # The message's words by stem, each once, in the order they come.
-                    owners_of_stem = {}
-                    for word in dict.fromkeys(parsed.tokens):
-                        for stem in self._token_stems[word]:
-                            owners_of_stem.setdefault(stem, []).append(word)
-                owners = owners_of_stem.get(feature, ())
+                owners_of = owners.get(key + feature, ())
             else:
                 table = self._cue_tables[feature]
-                owners = [c.text for c in parsed.cues if c.table == table]
-            if owners:
-                share = push / len(owners)
-                for owner in owners:
+                owners_of = [c.text for c in parsed.cues if c.table == table]
+            if owners_of:
+                share = push / len(owners_of)
+                for owner in owners_of:
                     credit[owner] = get(owner, 0.0) + share
         return _distinct_terms(credit)
 
@@ -453,25 +554,29 @@ def terms_by_column(vocabulary: dict[str, int]) -> list[str]:
 def _distinct_terms(credit: dict[str, float]) -> list[str]:
     """Return the terms of most credit first, skipping one whose words hold or are held by a chosen one's."""
     chosen: list[str] = []
-    chosen_words: list[set[str]] = []
+    # The words of the chosen terms; and the chosen terms of several words, as sets of words.
     covered: set[str] = set()
+    chosen_groups: list[set[str]] = []
     # Most credit first, ties in alphabetical order (a stable sort keeps the first sort's order on ties).
     ranked = sorted(credit)
     ranked.sort(key=credit.__getitem__, reverse=True)
     for term in ranked:
         # "pas recu" and "recu" tell the same thing once. Terms are words joined by single spaces: a
-        # one-word term meets a chosen term exactly when that term holds the word.
+        # one-word term meets a chosen term exactly when that term holds the word, and a term of
+        # several words meets a chosen one-word term exactly when it holds that word.
         if " " not in term:
             if term in covered:
                 continue
-            term_words = {term}
+            covered.add(term)
         else:
-            term_words = set(term.split())
-            if any(term_words <= c or c <= term_words for c in chosen_words):
+            words = set(term.split())
+            if not words.isdisjoint(chosen) or (
+                chosen_groups and any(words <= c or c <= words for c in chosen_groups)
+            ):
                 continue
+            covered |= words
+            chosen_groups.append(words)
         chosen.append(term)
         if len(chosen) == EXPLANATION_SIZE:
             break
-        chosen_words.append(term_words)
-        covered |= term_words
     return chosen

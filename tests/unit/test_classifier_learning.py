@@ -605,3 +605,105 @@ def test_a_message_the_complaint_head_calls_a_complaint_is_support(monkeypatch: 
     monkeypatch.setitem(learning.RECIPE, "complaint_is_support", False)
     (unruled,) = model.classify_many(item)
     assert (unruled.category, unruled.is_complaint) == ("marketing", False)
+
+
+def _reference_explanation(model: TrainedModel, text: str, category: str) -> list[str]:
+    """The explanation worked out the plain way, one message, one feature at a time."""
+    from classifier import cues as cue_lexicon
+    from classifier.lexicon import TABLES
+
+    parsed = learning.parse(text)
+    row = model._features([parsed]).tocsr()
+    sign = 1.0 if model.labels()["category"].index(category) == 1 else -1.0
+    column = model._columns["category"].start
+    pushes = sorted(
+        (
+            (sign * model._weights[f, column] * v, f)
+            for f, v in zip(row.indices.tolist(), row.data.tolist(), strict=True)
+        ),
+        key=lambda pf: (-pf[0], pf[1]),
+    )
+    stem_start, cue_start = model._offsets[1], model._offsets[2]
+    credit: dict[str, float] = {}
+    for push, f in [pf for pf in pushes if pf[0] > 0][: learning.EXPLAINED_FEATURES]:
+        name = model._names[f]
+        if f < stem_start:
+            owners = [name]
+        elif f < cue_start:
+            owners = [t for t in dict.fromkeys(parsed.tokens) if learning.prefixes(t) == [name]]
+        else:
+            table = list(TABLES)[f - cue_start]
+            owners = [c.text for c in parsed.cues if c.table == table]
+        for owner in owners:
+            credit[owner] = credit.get(owner, 0.0) + push / len(owners)
+    assert list(TABLES) == list(cue_lexicon.TABLES)
+    chosen: list[str] = []
+    for term in sorted(credit, key=lambda t: (-credit[t], t)):
+        words = set(term.split())
+        if any(words <= set(c.split()) or set(c.split()) <= words for c in chosen):
+            continue
+        chosen.append(term)
+    return chosen[: learning.EXPLANATION_SIZE]
+
+
+def test_the_batch_explanation_is_the_plain_one_message_at_a_time(held_out):
+    model, held = held_out
+    items = [Inbound.of(e) for e in held[:400]]
+    results = model.classify_many(items)
+    for item, result in zip(items, results, strict=True):
+        assert result.explanation == _reference_explanation(model, item.text, result.category), item.text
+        # A stem is named by the message's words that have it, never shown as a stem.
+        assert not any(term.endswith("~") for term in result.explanation)
+
+
+def test_a_batch_counts_each_messages_stopwords_as_the_message_alone_would(held_out):
+    from classifier import cues as cue_lexicon
+    from classifier.lexicon import STOPWORDS
+
+    model, held = held_out
+    parsed = [learning.parse(e.text) for e in held[:200]] + [learning.parse("  ")]
+    _, tokens = model._featurise(parsed)
+    for message, counts in zip(parsed, tokens.stopwords, strict=True):
+        assert counts == {
+            lang: sum(t in STOPWORDS[lang] for t in message.tokens) for lang in cue_lexicon.LANGUAGES
+        }
+
+
+def test_a_model_that_forgets_words_between_batches_decides_as_one_that_keeps_them(held_out):
+    import dataclasses
+
+    model, held = held_out
+    forgetful = dataclasses.replace(model)
+    # Eight words: every batch overflows it (it grows while read) and the next one starts afresh.
+    forgetful._words = learning.WordTable(forgetful._columns_of, 3, 8)
+    items = [Inbound.of(e) for e in held[:300]]
+    for start in range(0, len(items), 50):
+        batch = items[start : start + 50]
+        assert forgetful.classify_many(batch) == model.classify_many(batch)
+    # It forgot the words of the batches before the last one.
+    assert len(forgetful._words) == len({t for i in batch for t in learning.parse(i.text).tokens})
+
+
+def test_a_word_pair_made_of_a_word_the_vocabulary_lacks_is_refused():
+    with pytest.raises(ValueError, match="'late parcel'"):
+        learning._pair_table({"late": 0, "late parcel": 1})
+    keys, columns = learning._pair_table({"late": 0, "parcel": 2, "late parcel": 1, "parcel late": 3})
+    assert keys.tolist() == [0 * 4 + 2, 2 * 4 + 0] and columns.tolist() == [1, 3]
+
+
+def test_a_stems_owners_are_its_messages_distinct_words_with_it_in_the_order_they_come(held_out):
+    import numpy as np
+
+    model, _ = held_out
+    stem = next(iter(model._vocab[1]))  # "remb~" and the like: a stem is a word's first letters
+    column = model._vocab[1][stem] + model._offsets[1]
+    first, second = f"{stem[:-1]}zzz", f"{stem[:-1]}aaa"
+    words = [second, "x", first, second, first, "y"]
+    tokens = learning.Tokens(
+        words,
+        rows=np.array([0, 0, 0, 0, 1, 1]),
+        stems=np.array([column, -1, column, column, column, -1]),
+        stopwords=[{}, {}],
+    )
+    owners = model._stem_owners(tokens, rows=np.array([0, 1]), features=np.array([column, column]))
+    assert owners == {column: [second, first], model._width + column: [first]}
