@@ -438,8 +438,8 @@ class TrainedModel:
     def _features(self, parsed: Sequence[Parsed]) -> sp.csr_matrix:
         """Build the TF-IDF and cue features of many messages, as the fitted vectorizers would.
 
-        Only the look-ups run in Python (`_counts`); counting, the sublinear TF, the IDF and each block's
-        L2 norm are array operations over the batch.
+        Only the look-ups run in Python (`_count_tokens`); counting, the sublinear TF, the IDF and each
+        block's L2 norm are array operations over the batch.
         """
         return self._featurise(parsed)[0]
 
@@ -461,11 +461,11 @@ class TrainedModel:
         """Count each message's words, word pairs and stems by column, in canonical CSR form; return the
         batch's tokens too, with the columns they were found at.
 
-        Each word's two columns (its own, its stem's) come from the table of words seen before
-        (`WordTable`) in one pass over the whole batch; pairs are looked up as arrays: a pair's key is made of
-        its two words' own columns (a pair kept by the vectorizer is made of two kept words), found by
-        binary search in the model's sorted pair keys. A pair that straddles two messages is dropped by
-        its rows.
+        Each word's columns (its own, its stem's) come from the table of words seen before (`WordTable`)
+        in one pass over the whole batch; pairs are looked up as arrays: a pair's key is made of its two
+        words' own columns (a pair kept by the vectorizer is made of two kept words), found by binary
+        search in the model's sorted pair keys. A pair that straddles two messages is dropped by its
+        rows.
         """
         tokens = list(chain.from_iterable(message.tokens for message in parsed))
         token_rows = np.repeat(np.arange(len(parsed), dtype=np.intp), [len(m.tokens) for m in parsed])
