@@ -112,8 +112,8 @@ def contract(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and run the command."""
+def build_parser() -> argparse.ArgumentParser:
+    """Return the `switchboard` command's parser, every subcommand on it."""
     parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="start the whole stack on this machine (no Docker)")
@@ -140,7 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     p_contract = sub.add_parser("contract", help="write or check the event schemas and AsyncAPI document")
     p_contract.add_argument("--dir", default="docs/contract")
     p_contract.add_argument("--check", action="store_true", help="fail if the snapshots are stale")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the command."""
+    args = build_parser().parse_args(argv)
     if "run" in args:
         return args.run(args)
     if args.command == "up":

@@ -117,8 +117,18 @@ def add_classifier_commands(sub: Any) -> None:
         help="install a model directory into the one the classifier serves (CLASSIFIER_MODEL), checked "
         "first, the model it replaces kept for going back",
     )
-    p_promote.add_argument("source", type=Path, help="the model to put in force (from train or retrain)")
+    p_promote.add_argument(
+        "source",
+        help="the model directory to put in force (from train or retrain), or `learned`: the packaged model "
+        "(from CLASSIFIER_MODEL_CACHE, trained into it when missing)",
+    )
     p_promote.add_argument("--to", required=True, type=Path, help="the directory the classifier serves")
+    p_promote.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="leave the directory as it is when it already serves a model: seeds a new volume, and can run "
+        "at every start",
+    )
     p_classify.set_defaults(run=classify)
     p_train.set_defaults(run=train_model)
     p_upgrade.set_defaults(run=upgrade_model)
@@ -195,10 +205,26 @@ def upgrade_model(args: argparse.Namespace) -> int:
 
 def promote_model(args: argparse.Namespace) -> int:
     """Install a checked model into the directory the classifier serves, keeping the one it replaces."""
-    from classifier.artefact import PREVIOUS, install
+    import tempfile
 
+    from classifier.artefact import PREVIOUS, ArtefactError, default_model, install, load, save
+    from classifier.config import Settings
+
+    if args.if_empty:
+        try:
+            served = load(args.to)
+        except ArtefactError:
+            pass
+        else:
+            print(f"{args.to} already serves {served.version}: left as it is")
+            return 0
     try:
-        model, replaced = install(args.source, args.to)
+        if args.source == "learned" and not Path(args.source).exists():
+            with tempfile.TemporaryDirectory(prefix="switchboard-promote-") as tmp:
+                packaged = save(default_model(Settings().model_cache), Path(tmp) / "learned")
+                model, replaced = install(packaged, args.to)
+        else:
+            model, replaced = install(Path(args.source), args.to)
     except (ValueError, OSError) as exc:
         print(f"cannot promote: {exc}", file=sys.stderr)
         return 1

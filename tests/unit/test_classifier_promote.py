@@ -102,3 +102,28 @@ def test_the_command_says_what_it_replaced_and_how_to_go_back(
     assert f"it replaces {a}, kept in {served / PREVIOUS}; going back: switchboard promote" in printed
     assert main(["promote", str(tmp_path / "nothing"), "--to", str(served)]) == 1
     assert "cannot promote:" in capsys.readouterr().err
+
+
+def test_the_packaged_model_seeds_an_empty_directory_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], shelf: dict
+):
+    from classifier.artefact import default_model
+    from classifier.config import Settings
+
+    served = tmp_path / "volume" / "live"
+    # What an init container runs at every start: the first seeds the volume with the packaged model.
+    assert main(["promote", "learned", "--to", str(served), "--if-empty"]) == 0
+    packaged = default_model(Settings().model_cache)
+    assert artefact.load(served).fingerprint() == packaged.fingerprint()
+    assert f"promoted {packaged.version} into {served}" in capsys.readouterr().out
+    # A model promoted since is what the next start finds: left in force, not replaced by the packaged one.
+    assert main(["promote", str(shelf["a"]), "--to", str(served)]) == 0
+    assert main(["promote", "learned", "--to", str(served), "--if-empty"]) == 0
+    assert pair(served) == pair(shelf["a"])
+    assert (
+        f"{served} already serves {artefact.load(shelf['a']).version}: left as it is"
+        in capsys.readouterr().out
+    )
+    # Without --if-empty the packaged model goes in force like any other, the one it replaces kept.
+    assert main(["promote", "learned", "--to", str(served)]) == 0
+    assert artefact.load(served).version == packaged.version and pair(served / PREVIOUS) == pair(shelf["a"])

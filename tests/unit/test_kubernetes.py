@@ -212,7 +212,7 @@ def test_every_manifest_parses_and_says_what_it_is():
                 assert all({"op", "path"} <= op.keys() for op in doc), f"{path}: not a JSON patch"
                 continue
             assert {"apiVersion", "kind"} <= doc.keys(), f"{path}: a document without apiVersion or kind"
-            if doc["kind"] != "Kustomization":
+            if doc["kind"] not in ("Kustomization", "Component"):
                 assert doc.get("metadata", {}).get("name"), f"{path}: a {doc['kind']} without a name"
 
 
@@ -444,3 +444,85 @@ def test_kustomize_sets_the_tag_of_every_image():
     images = {image["name"]: image for image in kustomization(BASE)["images"]}
     for svc in SETTINGS:
         assert images.get(f"switchboard/{svc}", {}).get("newTag"), f"base sets no tag for switchboard/{svc}"
+
+
+MODELS = KUBE / "components" / "classifier-models"
+
+
+def test_the_model_volume_component_serves_the_directory_its_init_container_seeds():
+    from switchboard.cli import build_parser
+
+    assert kustomization(MODELS)["kind"] == "Component"
+    (claim,) = resource_objects(MODELS)[:1]
+    assert claim["kind"] == "PersistentVolumeClaim" and claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    (patch,) = documents(MODELS / "classifier.yaml")
+    assert (patch["kind"], patch["metadata"]["name"]) == ("Deployment", "classifier")
+    pod = pod_spec(patch)
+    (volume,) = pod["volumes"]
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    (served,) = pod["containers"]
+    mount = {m["name"]: m for m in served["volumeMounts"]}[volume["name"]]
+    assert mount["readOnly"] is True
+    live = env(served)["CLASSIFIER_MODEL"]["value"]
+    assert Path(live).is_relative_to(mount["mountPath"])
+    (seed,) = pod["initContainers"]
+    # The seeding command is one the CLI takes, and it seeds the directory the classifier serves, writable.
+    args = build_parser().parse_args(seed["command"][1:])
+    assert seed["command"][0] == "switchboard" and args.source == "learned" and args.if_empty
+    assert str(args.to) == live
+    seed_mounts = {m["mountPath"]: m for m in seed["volumeMounts"]}
+    assert not seed_mounts[mount["mountPath"]].get("readOnly")
+    # Its scratch space is the base pod's own.
+    base_volumes = {v["name"] for v in pod_spec(base()[("Deployment", "classifier")])["volumes"]}
+    assert seed_mounts["/tmp"]["name"] in base_volumes
+
+
+def test_the_workbench_reaches_the_broker_redis_and_the_model_volume_but_serves_nothing():
+    bench = {doc["metadata"]["name"]: doc for doc in resource_objects(MODELS)}["classifier-workbench"]
+    assert bench["spec"]["replicas"] == 0
+    pod = pod_spec(bench)
+    (spec,) = pod["containers"]
+    assert spec["image"] == "switchboard/classifier" and "ports" not in spec
+    assert [s["configMapRef"]["name"] for s in spec["envFrom"]] == [CONFIG_MAP]
+    assert set(env(spec)) <= env_vars(classifier.config.Settings)
+    (served,) = documents(MODELS / "classifier.yaml")
+    # Its commands default to the model the classifier serves (`retrain --against`, `classify`).
+    assert env(spec)["CLASSIFIER_MODEL"] == env(pod_spec(served)["containers"][0])["CLASSIFIER_MODEL"]
+    # The broker's password as the base's services read it (an overlay adds the rest of the credentials).
+    password = "SWITCHBOARD_KAFKA_SASL_PASSWORD"
+    assert env(spec)[password] == env(container("classifier"))[password]
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]["claimName"]
+        for v in pod["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    assert set(claims.values()) == {
+        v["persistentVolumeClaim"]["claimName"] for v in pod_spec(served)["volumes"]
+    }
+    writable = {m["mountPath"] for m in spec["volumeMounts"] if m["name"] in claims and not m.get("readOnly")}
+    assert writable == {"/models"}
+
+
+def test_the_model_volume_components_containers_are_bounded_and_locked_down():
+    (patch,) = documents(MODELS / "classifier.yaml")
+    bench = {doc["metadata"]["name"]: doc for doc in resource_objects(MODELS)}["classifier-workbench"]
+    specs = [*pod_spec(patch)["initContainers"], *pod_spec(bench)["containers"]]
+    for spec in specs:
+        resources = spec["resources"]
+        for kind in ("cpu", "memory"):
+            assert quantity(resources["requests"][kind]) <= quantity(resources["limits"][kind]), spec["name"]
+        context = spec["securityContext"]
+        assert context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False
+        assert "/tmp" in {m["mountPath"] for m in spec["volumeMounts"]}, (
+            f"{spec['name']} has no writable /tmp"
+        )
+    context = pod_spec(bench)["securityContext"]
+    assert context["runAsNonRoot"] is True and context["runAsUser"] > 0
+    # Both pods write and read the volume as the same group.
+    assert pod_spec(patch)["securityContext"]["fsGroup"] == context["fsGroup"] == context["runAsGroup"]
+
+
+def test_the_production_overlay_names_the_model_volume_component_to_enable():
+    text = (KUBE / "overlays" / "production" / "kustomization.yaml").read_text()
+    assert "#   - ../../components/classifier-models" in text
+    assert (KUBE / "overlays" / "production" / "../../components/classifier-models").resolve() == MODELS
