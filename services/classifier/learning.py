@@ -135,7 +135,8 @@ class WordTable(dict):
     one look-up in that array, rather than a tuple per word to unpack.
 
     Words repeat from message to message, so they are worth remembering; the table forgets every word
-    once `size` are held, between batches only, so a batch's numbers stay valid while it is read.
+    once `size` are held, between batches only, so a batch's numbers stay valid while it is read (a
+    batch of more distinct words than that grows it for the while).
     """
 
     __slots__ = ("_compute", "_facts", "_lock", "_size")
@@ -160,6 +161,9 @@ class WordTable(dict):
         with self._lock:
             if len(self) >= self._size:
                 self.clear()
+                if len(self._facts) > 2 * self._size:
+                    # A batch of many distinct words grew it past the usual size: give that memory back.
+                    self._facts = np.empty((1024, self._facts.shape[1]), dtype=np.intp)
             numbers = np.fromiter(map(self.__getitem__, words), dtype=np.intp, count=len(words))
             return self._facts[numbers]
 

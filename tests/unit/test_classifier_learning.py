@@ -682,6 +682,13 @@ def test_a_model_that_forgets_words_between_batches_decides_as_one_that_keeps_th
         assert forgetful.classify_many(batch) == model.classify_many(batch)
     # It forgot the words of the batches before the last one.
     assert len(forgetful._words) == len({t for i in batch for t in learning.parse(i.text).tokens})
+    # One batch of more distinct words than its array of facts holds grows it while the batch is read;
+    # forgetting, at the next batch, gives that memory back.
+    assert len({t for i in items for t in learning.parse(i.text).tokens}) > 1024
+    assert forgetful.classify_many(items) == model.classify_many(items)
+    assert len(forgetful._words._facts) > 1024
+    forgetful.classify_many(items[:1])
+    assert len(forgetful._words._facts) == 1024
 
 
 def test_a_word_pair_made_of_a_word_the_vocabulary_lacks_is_refused():
