@@ -156,10 +156,10 @@ def stopwords_of(token: str) -> int:
 def language(stopwords: dict[str, int], cues: Iterable[Cue], hint: str | None) -> str:
     """Pick the language with more stopwords and lexicon terms; the hint settles close calls.
 
-    `stopwords` counts each language's stopwords among the message's tokens (`stopwords_of`); it is
-    changed in place. The same rule as the baseline's, which keeps it private.
+    `stopwords` counts each language's stopwords among the message's tokens (`stopwords_of`). The same
+    rule as the baseline's, which keeps it private.
     """
-    counts = stopwords
+    counts = dict(stopwords)
     for cue in cues:
         if cue.lang in counts:
             counts[cue.lang] += 1
