@@ -70,12 +70,15 @@ class ModelHolder:
         *,
         required: bool = True,
         on_reload: Callable[[str, str], None] = lambda _role, _outcome: None,
-        on_swap: Callable[[str, str | None, str], None] = lambda _role, _old, _new: None,
+        on_swap: Callable[[str, str | None, str | None], None] = lambda _role, _old, _new: None,
     ) -> None:
         """Load the model named by `spec` now.
 
         When the role is `required` a failure raises, so a service never starts without its live model;
-        otherwise (a shadow) the role starts empty, says why, and a later reload may fill it.
+        otherwise (a shadow) the role starts empty, says why, and a later reload may fill it. A role that
+        is not required follows its directory: while the directory holds no model (no meta.json and
+        model file), the role is empty without a refusal, and a model that lands there is loaded by the
+        watcher; a model removed from it leaves the role (`watch`).
         """
         self.role = role
         self.spec = spec
@@ -87,7 +90,11 @@ class ModelHolder:
         # The stamp of a directory already refused, so the watcher does not refuse it again every tick.
         self._rejected: Stamp | None = None
         self.current: Loaded | None = None
+        self._required = required
         at = self._stamp()
+        if not required and self.directory is not None and at is None:
+            log.info("%s: no model in %s yet; the role decides nothing until one lands there", role, spec)
+            return
         try:
             self.current = self._read(at)
         except Exception as exc:
@@ -161,7 +168,9 @@ class ModelHolder:
         A new model is a new meta.json: `switchboard train` writes it after model.npz, so a model file
         changing under the same meta.json is a model half written, not one to load. After a refusal any
         change is worth a try (a model file copied after its meta.json). The directory must also read the
-        same on two checks in a row, so a copy in progress is not loaded, nor refused, halfway.
+        same on two checks in a row, so a copy in progress is not loaded, nor refused, halfway. A role
+        that is not required is emptied when its directory holds no model any more (a shadow stopped by
+        removing its files); the live model stays whatever happens to its directory.
         """
         if self.directory is None:
             return
@@ -171,6 +180,9 @@ class ModelHolder:
             seen = await asyncio.to_thread(self._stamp)
             settled, previous = seen == previous, seen
             current = self.current.stamp if self.current is not None else None
+            if seen is None and settled and not self._required and self.current is not None:
+                self._leave()
+                continue
             if seen is None or not settled or seen == self._rejected:
                 continue
             if self._rejected is None and current is not None and seen.meta == current.meta:
@@ -179,6 +191,13 @@ class ModelHolder:
                 await self.reload()
             except ReloadError:
                 pass
+
+    def _leave(self) -> None:
+        """Empty a role that is not required, its directory no longer holding a model."""
+        old, self.current = self.version, None
+        self.last_error, self._rejected = None, None
+        self._on_swap(self.role, old, None)
+        log.info("%s model %s left: %s holds no model; the role decides nothing", self.role, old, self.spec)
 
     def describe(self) -> dict[str, Any]:
         """Say which model is in force, where it came from, since when, and why a reload was refused."""

@@ -102,14 +102,16 @@ class ClassifierMetrics:
         """Count one reload."""
         self.reloads.labels(role, outcome).inc()
 
-    def swapped(self, role: str, old: str | None, new: str) -> None:
-        """Mark `new` as the model of `role`, and drop the series of the model it replaced."""
+    def swapped(self, role: str, old: str | None, new: str | None) -> None:
+        """Mark `new` as the model of `role` (None: the role is empty), and drop the series of the model it
+        replaced."""
         if old is not None and old != new:
             try:
                 self.model_info.remove(role, old)
             except KeyError:
                 pass
-        self.model_info.labels(role, new).set(1)
+        if new is not None:
+            self.model_info.labels(role, new).set(1)
 
     def observe(self, classifications: Sequence[Classification]) -> None:
         """Count a batch of decisions: one increment per category and language, one observation each."""

@@ -19,7 +19,7 @@ from classifier import artefact, handlers
 from classifier import model as lexicon
 from classifier.app import create_app
 from classifier.artefact import ArtefactError
-from classifier.choice import LIVE, Lexicon, load_model, support_shift
+from classifier.choice import LIVE, SHADOW, Lexicon, load_model, support_shift
 from classifier.config import Settings
 from classifier.examples import Inbound, corpus_files, read_examples
 from classifier.holder import ModelHolder, ReloadError
@@ -216,9 +216,10 @@ class Outcomes:
     def reloaded(self, role: str, outcome: str) -> None:
         self.reloads.append((role, outcome))
 
-    def swapped(self, role: str, old: str | None, new: str) -> None:
+    def swapped(self, role: str, old: str | None, new: str | None) -> None:
         self.in_force.discard((role, old))
-        self.in_force.add((role, new))
+        if new is not None:
+            self.in_force.add((role, new))
 
 
 def holder(shelf: Shelf, spec: str, outcomes: Outcomes, role: str = LIVE) -> ModelHolder:
@@ -310,6 +311,53 @@ async def test_the_watcher_waits_for_the_meta_json_that_vouches_for_a_new_model_
         await asyncio.gather(watcher, return_exceptions=True)
 
 
+async def test_a_shadow_follows_its_directory_from_no_model_to_a_model_and_back(shelf: Shelf):
+    outcomes = Outcomes()
+    directory = shelf.root / "shadow"  # not there yet: a volume's directory before the first promotion
+    shadow = ModelHolder(
+        SHADOW,
+        str(directory),
+        shelf.load,
+        required=False,
+        on_reload=outcomes.reloaded,
+        on_swap=outcomes.swapped,
+    )
+    # No model yet is no fault: nothing refused, nothing counted, nothing to say.
+    assert shadow.model is None and shadow.describe()["last_error"] is None
+    assert outcomes.reloads == [] and outcomes.in_force == set() and shelf.loads == 0
+    watcher = asyncio.create_task(shadow.watch(0.01))
+    try:
+        shelf.write("shadow", "c1")
+        await eventually(lambda: shadow.model is not None, timeout=5)
+        assert shadow.model.version == "c1" and outcomes.in_force == {("shadow", "c1")}
+        # Its files removed, the shadow stops deciding; a live model would stay (below).
+        for path in directory.iterdir():
+            path.unlink()
+        await eventually(lambda: shadow.model is None, timeout=5)
+        assert outcomes.in_force == set() and outcomes.reloads == [("shadow", "loaded")]
+        assert shadow.describe()["version"] is None
+        shelf.write("shadow", "c2")
+        await eventually(lambda: shadow.model is not None and shadow.model.version == "c2", timeout=5)
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+
+
+async def test_the_live_model_stays_when_its_directory_is_emptied(shelf: Shelf):
+    outcomes = Outcomes()
+    directory = Path(shelf.write("live", "v1"))
+    live = holder(shelf, str(directory), outcomes)
+    watcher = asyncio.create_task(live.watch(0.01))
+    try:
+        for path in directory.iterdir():
+            path.unlink()
+        await asyncio.sleep(0.1)
+        assert live.model.version == "v1" and outcomes.in_force == {("live", "v1")}
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+
+
 async def test_only_a_model_directory_is_watched(shelf: Shelf):
     live = holder(shelf, "lexicon", Outcomes())
     await asyncio.wait_for(live.watch(0.01), timeout=1)
@@ -323,13 +371,14 @@ def test_the_info_gauge_shows_one_series_per_model_in_force():
     metrics.swapped("shadow", None, "v1")
     metrics.swapped("live", "v1", "v2")
     metrics.swapped("live", "v2", "v2")
+    metrics.swapped("shadow", "v1", None)  # the shadow left: its series goes
     info = {
         (s.labels["role"], s.labels["version"]): s.value
         for family in registry.collect()
         if family.name == "switchboard_classifier_model_info"
         for s in family.samples
     }
-    assert info == {("live", "v2"): 1.0, ("shadow", "v1"): 1.0}
+    assert info == {("live", "v2"): 1.0}
 
 
 @pytest.fixture

@@ -464,7 +464,9 @@ def test_the_model_volume_component_serves_the_directory_its_init_container_seed
     mount = {m["name"]: m for m in served["volumeMounts"]}[volume["name"]]
     assert mount["readOnly"] is True
     live = env(served)["CLASSIFIER_MODEL"]["value"]
-    assert Path(live).is_relative_to(mount["mountPath"])
+    shadow = env(served)["CLASSIFIER_SHADOW_MODEL"]["value"]
+    assert Path(live).is_relative_to(mount["mountPath"]) and Path(shadow).is_relative_to(mount["mountPath"])
+    assert live != shadow
     (seed,) = pod["initContainers"]
     # The seeding command is one the CLI takes, and it seeds the directory the classifier serves, writable.
     args = build_parser().parse_args(seed["command"][1:])
