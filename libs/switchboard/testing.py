@@ -227,3 +227,23 @@ def case_routed(case_id: str, message: Message | None = None, **overrides: Any) 
     )
     data = RoutedCase(**{**fields, **overrides})
     return CaseRouted(source="test", subject=case_id, partitionkey=case_id, data=data)
+
+
+@contextmanager
+def keys_removed(redis_url: str, prefix: str) -> Iterator[str]:
+    """Yield `prefix`; afterwards delete every key under it from the Redis at `redis_url`.
+
+    For a stack run against the shared Redis: its keys go when the test is done, not left to pile up.
+    """
+    from redis import Redis
+
+    try:
+        yield prefix
+    finally:
+        client = Redis.from_url(redis_url)
+        try:
+            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+            for start in range(0, len(keys), 1000):
+                client.unlink(*keys[start : start + 1000])
+        finally:
+            client.close()

@@ -37,7 +37,7 @@ from switchboard.stack import (
     stop_process,
     wait_until,
 )
-from switchboard.testing import TopicReader, eventually
+from switchboard.testing import TopicReader, eventually, keys_removed
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
@@ -172,6 +172,7 @@ def stack(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[Embe
     policy = tmp_path / "policies.yaml"
     policy.write_text(POLICY, encoding="utf-8")
     host, port = kafka_bootstrap.rsplit(":", 1)
+    prefix = f"e2e:{uuid.uuid4().hex[:8]}:"
     config = StackConfig(
         kafka_host=host,
         kafka_port=int(port),
@@ -180,14 +181,15 @@ def stack(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[Embe
         state_dir=tmp_path / "stack",
         redis_persistence=False,
         env={
-            "SWITCHBOARD_REDIS_KEY_PREFIX": f"e2e:{uuid.uuid4().hex[:8]}:",
+            "SWITCHBOARD_REDIS_KEY_PREFIX": prefix,
             "SLA_POLICY_FILE": str(policy),
             "SLA_TICK_SECONDS": "0.1",
             # A shadow model, so that the shadow panels have decisions to show.
             "CLASSIFIER_SHADOW_MODEL": "lexicon",
         },
     )
-    with EmbeddedStack(config, say=lambda *_: None) as running:
+    # The stack's keys go once it has stopped: the shared Redis does not keep them.
+    with keys_removed(redis_url, prefix), EmbeddedStack(config, say=lambda *_: None) as running:
         yield running
 
 

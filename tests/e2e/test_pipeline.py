@@ -16,7 +16,7 @@ import pytest
 
 from switchboard.contract import decode
 from switchboard.stack import SERVICES, EmbeddedStack, StackConfig, free_port
-from switchboard.testing import TopicReader, eventually
+from switchboard.testing import TopicReader, eventually, keys_removed
 
 pytestmark = pytest.mark.e2e
 
@@ -26,6 +26,7 @@ SCALE = 20 / 86400
 
 @pytest.fixture(scope="module")
 def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+    prefix = f"e2e:{uuid.uuid4().hex[:8]}:"
     config = StackConfig(
         kafka_port=free_port(),
         redis_url=redis_url,
@@ -33,12 +34,13 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         state_dir=tmp_path_factory.mktemp("stack"),
         redis_persistence=False,
         env={
-            "SWITCHBOARD_REDIS_KEY_PREFIX": f"e2e:{uuid.uuid4().hex[:8]}:",
+            "SWITCHBOARD_REDIS_KEY_PREFIX": prefix,
             "SLA_TARGET_SCALE": str(SCALE),
             "SLA_TICK_SECONDS": "0.1",
         },
     )
-    with EmbeddedStack(config, say=lambda *_: None) as running:
+    # The stack's keys go once it has stopped: the shared Redis does not keep them.
+    with keys_removed(redis_url, prefix), EmbeddedStack(config, say=lambda *_: None) as running:
         yield running
 
 
