@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shutil
 import signal
 import socket
@@ -39,11 +40,49 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+# Ports `free_port` handed out in this process: never twice, so one stack's services never share one.
+_HANDED_OUT: set[int] = set()
+_PICK = random.SystemRandom()
+# Where `free_port` looks first: below the kernel's range for outgoing connections (see `free_port`).
+_LOWEST = 20_000
+
+
+def _outgoing_ports() -> tuple[int, int]:
+    """Return the range of local ports the kernel gives outgoing connections (Linux's default if unknown)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999
+    return low, high
+
+
 def free_port() -> int:
-    """Return a TCP port nobody listens on right now."""
+    """Return a TCP port nobody listens on right now, and that outgoing connections will not take.
+
+    A port the kernel picks (`bind(("127.0.0.1", 0))`) comes from its range for outgoing connections,
+    where any process's next connection may take it before the service it was given to binds it: a
+    classifier that loaded its model before listening found its port taken (CI, 2026-12-07). So the port
+    is drawn below that range, checked free, and never handed out twice by this process; the kernel
+    picks only when that range leaves no room below it.
+    """
+    low, _ = _outgoing_ports()
+    if low - _LOWEST >= 1000:
+        for _ in range(200):
+            port = _PICK.randrange(_LOWEST, low)
+            if port in _HANDED_OUT:
+                continue
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _HANDED_OUT.add(port)
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port = sock.getsockname()[1]
+    _HANDED_OUT.add(port)
+    return port
 
 
 def redis_server_binary() -> str:
