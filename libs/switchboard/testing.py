@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -247,3 +247,14 @@ def keys_removed(redis_url: str, prefix: str) -> Iterator[str]:
                 client.unlink(*keys[start : start + 1000])
         finally:
             client.close()
+
+
+@asynccontextmanager
+async def running(coroutine: Coroutine[Any, Any, Any]) -> AsyncIterator[asyncio.Task]:
+    """Run `coroutine` as a task for the block (a watcher, a loop); cancel it and wait for it after."""
+    task = asyncio.create_task(coroutine)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from classifier.examples import corpus_files, read_examples
 from classifier.holder import ModelHolder
 from classifier.training import train
 from switchboard.cli import main
-from switchboard.testing import eventually
+from switchboard.testing import eventually, running
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +74,7 @@ async def test_the_service_watching_the_directory_swaps_to_the_promoted_model_wi
     reloads: list[tuple[str, str]] = []
     live = ModelHolder("live", str(served), load_model, on_reload=lambda r, o: reloads.append((r, o)))
     first = live.model.version
-    watcher = asyncio.create_task(live.watch(0.01))
-    try:
+    async with running(live.watch(0.01)):
         assert main(["promote", str(shelf["b"]), "--to", str(served)]) == 0
         await eventually(lambda: live.model.version != first, timeout=10)
         assert live.model.version == artefact.load(shelf["b"]).version
@@ -84,9 +82,6 @@ async def test_the_service_watching_the_directory_swaps_to_the_promoted_model_wi
         await eventually(lambda: live.model.version == first, timeout=10)
         # Each file lands whole and the model before its meta.json: the watcher never saw a broken pair.
         assert reloads == [("live", "loaded"), ("live", "loaded")]
-    finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
 
 
 def test_the_command_says_what_it_replaced_and_how_to_go_back(

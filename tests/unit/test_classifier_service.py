@@ -38,7 +38,7 @@ from switchboard.contract import (
     event_type,
 )
 from switchboard.handling import BatchHandler
-from switchboard.testing import eventually
+from switchboard.testing import eventually, running
 
 CLASSIFIED = "switchboard_classifier_messages_classified_total"
 CONFIDENCE = "switchboard_classifier_confidence"
@@ -270,8 +270,7 @@ async def test_the_watcher_loads_a_new_model_directory_and_refuses_a_broken_one_
     outcomes = Outcomes()
     directory = shelf.write("model", "v1")
     live = holder(shelf, directory, outcomes)
-    watcher = asyncio.create_task(live.watch(0.01))
-    try:
+    async with running(live.watch(0.01)):
         shelf.write("model", "v2", broken=True)
         await eventually(lambda: live.last_error is not None, timeout=5)
         loads = shelf.loads
@@ -282,17 +281,13 @@ async def test_the_watcher_loads_a_new_model_directory_and_refuses_a_broken_one_
         await eventually(lambda: live.model.version == "v3", timeout=5)
         assert outcomes.reloads == [("live", "rejected"), ("live", "loaded")]
         assert live.describe()["digest"] == live.current.stamp.meta
-    finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
 
 
 async def test_the_watcher_waits_for_the_meta_json_that_vouches_for_a_new_model_file(shelf: Shelf):
     outcomes = Outcomes()
     directory = Path(shelf.write("model", "v1"))
     live = holder(shelf, str(directory), outcomes)
-    watcher = asyncio.create_task(live.watch(0.01))
-    try:
+    async with running(live.watch(0.01)):
         # `switchboard train` replaces the model file first: with the old meta.json it is no model to load.
         (directory / artefact.MODEL_FILE).write_bytes(b"weights of v2")
         await asyncio.sleep(0.1)
@@ -306,9 +301,6 @@ async def test_the_watcher_waits_for_the_meta_json_that_vouches_for_a_new_model_
         await eventually(lambda: live.model.version == "v3", timeout=5)
         assert outcomes.reloads[-1] == ("live", "loaded")
         assert outcomes.reloads.count(("live", "rejected")) <= 1
-    finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
 
 
 async def test_a_shadow_follows_its_directory_from_no_model_to_a_model_and_back(shelf: Shelf):
@@ -325,8 +317,7 @@ async def test_a_shadow_follows_its_directory_from_no_model_to_a_model_and_back(
     # No model yet is no fault: nothing refused, nothing counted, nothing to say.
     assert shadow.model is None and shadow.describe()["last_error"] is None
     assert outcomes.reloads == [] and outcomes.in_force == set() and shelf.loads == 0
-    watcher = asyncio.create_task(shadow.watch(0.01))
-    try:
+    async with running(shadow.watch(0.01)):
         shelf.write("shadow", "c1")
         await eventually(lambda: shadow.model is not None, timeout=5)
         assert shadow.model.version == "c1" and outcomes.in_force == {("shadow", "c1")}
@@ -338,24 +329,17 @@ async def test_a_shadow_follows_its_directory_from_no_model_to_a_model_and_back(
         assert shadow.describe()["version"] is None
         shelf.write("shadow", "c2")
         await eventually(lambda: shadow.model is not None and shadow.model.version == "c2", timeout=5)
-    finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
 
 
 async def test_the_live_model_stays_when_its_directory_is_emptied(shelf: Shelf):
     outcomes = Outcomes()
     directory = Path(shelf.write("live", "v1"))
     live = holder(shelf, str(directory), outcomes)
-    watcher = asyncio.create_task(live.watch(0.01))
-    try:
+    async with running(live.watch(0.01)):
         for path in directory.iterdir():
             path.unlink()
         await asyncio.sleep(0.1)
         assert live.model.version == "v1" and outcomes.in_force == {("live", "v1")}
-    finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
 
 
 async def test_only_a_model_directory_is_watched(shelf: Shelf):

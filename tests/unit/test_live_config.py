@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
 from switchboard.live import ConfigError, LiveConfig
-from switchboard.testing import eventually
+from switchboard.testing import eventually, running
 
 
 def parse(text: str) -> int:
@@ -51,13 +50,9 @@ async def test_the_watcher_picks_up_a_changed_file_and_skips_a_broken_one(tmp_pa
     path = tmp_path / "n.txt"
     path.write_text("1")
     live = LiveConfig("numbers", str(path), lambda: "0", parse)
-    watcher = asyncio.create_task(live.watch(0.02))
-    try:
+    async with running(live.watch(0.02)):
         path.write_text("-5")
         await eventually(lambda: live.last_error is not None, timeout=5)
         assert live.current == 1
         path.write_text("3")
         await eventually(lambda: live.current == 3, timeout=5)
-    finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
