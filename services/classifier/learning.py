@@ -184,8 +184,9 @@ def _pair_table(vocabulary: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
                 raise ValueError(f"the word pair {gram!r} has a word the vocabulary does not hold")
             keys.append(vocabulary[first] * size + vocabulary[second])
             columns.append(col)
-    order = np.argsort(np.array(keys, dtype=np.int64), kind="stable")
-    return np.array(keys, dtype=np.int64)[order], np.array(columns, dtype=np.intp)[order]
+    sortable = np.array(keys, dtype=np.int64)
+    order = np.argsort(sortable, kind="stable")
+    return sortable[order], np.array(columns, dtype=np.intp)[order]
 
 
 @dataclass(frozen=True, slots=True)
