@@ -24,11 +24,11 @@ import numpy as np
 import realdata
 import scipy.sparse as sp
 from classifier_eval import FIRST, macro_f1
-from scipy.stats import binomtest
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
+from classifier import evaluation
 from classifier.examples import Example, corpus_files, read_examples, split
 from classifier.learning import BLOCKS, RECIPE, parse
 from classifier.training import matrix, vectorizer
@@ -94,17 +94,14 @@ def check(hidden: int, alpha: float) -> None:
     variants = {"shipped": Heads(examples, None), "perceptron": Heads(examples, hidden, alpha)}
     for language, file in FIRST.items():
         items = [i for i in realdata.load(realdata.LABELS / file) if realdata.is_dev(i)]
-        gold = [i.category for i in items]
         got = {name: heads.decide([i.text for i in items]) for name, heads in variants.items()}
-        pairs = list(zip(gold, got["shipped"], got["perceptron"], strict=True))
-        gained = sum(g == b != a for g, a, b in pairs)
-        lost = sum(g == a != b for g, a, b in pairs)
-        p = binomtest(gained, gained + lost).pvalue if gained + lost else 1.0
-        print(
-            f"{language} development ({len(items)}): shipped recipe {macro_f1(gold, got['shipped']):.3f}, "
-            f"perceptron head {macro_f1(gold, got['perceptron']):.3f}; "
-            f"{gained} gained, {lost} lost, p = {p:.3f}"
+        result = evaluation.paired(
+            [i.category for i in items],
+            got["perceptron"],
+            got["shipped"],
+            ("perceptron head", "shipped recipe"),
         )
+        print(f"[{language} dev] " + evaluation.render_paired(result).replace("\n", "\n  "))
 
 
 def main(argv: list[str] | None = None) -> int:

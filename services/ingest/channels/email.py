@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from ingest.answers import store_or_refuse
 from ingest.api import EARLIEST, MessageIn, ahead_of
+from ingest.channels.common import clip
 from ingest.config import Settings
 from ingest.gate import Gate
 from switchboard.contract import Author, Channel
@@ -308,11 +309,7 @@ def parse_email(
         # the request time stands in, and says so. Refusing would lose the email, never sent again.
         created_at = received_at
         metadata["date_missing"] = True
-    if max_text_chars is not None and len(text) > max_text_chars:
-        # An email cannot be sent back to be shortened and refusing it would make the service retry
-        # forever: keep it, cut to the limit, and flag it.
-        text = text[:max_text_chars]
-        metadata["truncated"] = True
+    text = clip(text, metadata, max_text_chars)
     replied = message_ids(found.get("in-reply-to"))
     root = thread_root(message_id, found.get("in-reply-to"), found.get("references"))
     try:

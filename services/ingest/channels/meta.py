@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,8 +13,17 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ingest.answers import store_or_refuse
 from ingest.api import MessageIn
+from ingest.channels.common import (
+    Parsed,
+    PayloadError,
+    SignatureError,
+    clip,
+    deliver,
+    describe,
+    signed_payload,
+    signed_responses,
+)
 from ingest.config import Settings
 from ingest.gate import Gate
 from switchboard.contract import Author, Channel
@@ -27,27 +34,6 @@ _SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
 _POST_ITEMS = {"post", "status", "photo", "video", "share"}
 # An edit keeps the comment's id, so the gate answers it as a duplicate unless the original never came.
 _WRITTEN = {"add", "edited"}
-
-
-class SignatureError(Exception):
-    """The request is not signed by Meta: 401 when the signature is missing, 403 when it is wrong."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-class PayloadError(ValueError):
-    """The body is JSON but not a Meta webhook payload."""
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """The messages customers wrote, and how many events carried none."""
-
-    items: list[MessageIn]
-    skipped: int
 
 
 class _Shape(BaseModel):
@@ -184,16 +170,6 @@ def when(value: float | str | None) -> datetime | None:
         raise PayloadError(f"{value!r} is not a time") from None
 
 
-def clip(text: str, metadata: dict[str, Any], limit: int | None) -> str:
-    """Cut a text to the limit, saying so in the metadata."""
-    # A channel cannot be told to shorten what a customer wrote, and refusing it would make the channel
-    # retry forever; so the message is kept, cut to the limit, and flagged as truncated.
-    if limit is not None and len(text) > limit:
-        metadata["truncated"] = True
-        return text[:limit]
-    return text
-
-
 def parse(payload: dict[str, Any], max_text_chars: int | None = None) -> Parsed:
     """Return the messages customers wrote in a Meta webhook payload; raise `PayloadError` if not one."""
     try:
@@ -213,14 +189,10 @@ def parse(payload: dict[str, Any], max_text_chars: int | None = None) -> Parsed:
             items += [item for item in found if item is not None]
             skipped += sum(item is None for item in found)
     except ValidationError as exc:
-        raise PayloadError(_describe(exc)) from None
+        raise PayloadError(describe(exc)) from None
     except ValueError as exc:
         raise PayloadError(str(exc)) from None
     return Parsed(items, skipped)
-
-
-def _describe(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in exc.errors())[:500]
 
 
 def _entry_time(entry: Entry) -> datetime:
@@ -362,14 +334,7 @@ def router(gate: Callable[[], Gate], settings: Settings) -> APIRouter:
         response_model=MetaWebhookResult,
         summary="Receive Meta's webhook: Page comments and posts, Messenger, Instagram comments and DMs",
         description="The body is Meta's Graph API webhook payload, signed with X-Hub-Signature-256.",
-        responses={
-            400: {"description": "The body is not JSON."},
-            401: {"description": "X-Hub-Signature-256 is missing or malformed."},
-            403: {"description": "X-Hub-Signature-256 does not match the body."},
-            413: {"description": "The body is larger than INGEST_MAX_BODY_BYTES."},
-            422: {"description": "The JSON is not a Meta webhook payload, with the reason."},
-            503: {"description": "Not configured, or the broker did not acknowledge: retry later."},
-        },
+        responses=signed_responses("X-Hub-Signature-256", "a Meta webhook payload"),
     )
     async def receive(
         request: Request,
@@ -377,29 +342,14 @@ def router(gate: Callable[[], Gate], settings: Settings) -> APIRouter:
     ) -> MetaWebhookResult:
         if settings.meta_app_secret is None:
             raise HTTPException(503, "the Meta webhook is not configured: INGEST_META_APP_SECRET is unset")
-        body = await request.body()
-        if len(body) > settings.max_body_bytes:
-            raise HTTPException(413, f"the body is larger than {settings.max_body_bytes} bytes")
-        try:
-            verify_signature(settings.meta_app_secret.get_secret_value().encode(), body, signature)
-        except SignatureError as exc:
-            raise HTTPException(exc.status, exc.reason) from None
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            raise HTTPException(400, f"the body is not JSON: {exc}") from None
-        if not isinstance(payload, dict):
-            raise HTTPException(422, "a Meta webhook payload is a JSON object")
-        try:
-            parsed = parse(payload, settings.max_text_chars)
-        except PayloadError as exc:
-            raise HTTPException(422, str(exc)) from None
-        outcomes = await store_or_refuse(gate(), parsed.items, settings.retry_after_seconds, "messages")
-        return MetaWebhookResult(
-            accepted=sum(o.status == "accepted" for o in outcomes),
-            duplicates=sum(o.status == "duplicate" for o in outcomes),
-            skipped=parsed.skipped,
-            message_ids=[o.event.data.message_id for o in outcomes],
+        key = settings.meta_app_secret.get_secret_value().encode()
+        parsed = await signed_payload(
+            request,
+            settings,
+            lambda body: verify_signature(key, body, signature),
+            parse,
+            "a Meta webhook payload",
         )
+        return await deliver(gate(), parsed, settings, MetaWebhookResult)
 
     return api

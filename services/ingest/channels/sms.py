@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from ingest.answers import store_or_refuse
 from ingest.api import MessageIn
+from ingest.channels.common import clip
 from ingest.config import Settings
 from ingest.gate import Gate
 from switchboard.contract import Author, Channel
@@ -141,10 +142,7 @@ def parse_sms(form: Mapping[str, str], received_at: datetime, max_text_chars: in
         if not num_media:
             raise IncompleteSms("the SMS has no Body and no media")
         text = MEDIA_TEXT
-    if max_text_chars is not None and len(text) > max_text_chars:
-        # The sender cannot be asked to shorten it and refusing it would lose it: keep it, cut, flagged.
-        text = text[:max_text_chars]
-        metadata["truncated"] = True
+    text = clip(text, metadata, max_text_chars)
     try:
         return MessageIn(
             channel=Channel.SMS,

@@ -6,17 +6,24 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ingest.answers import store_or_refuse
 from ingest.api import MessageIn
+from ingest.channels.common import (
+    Parsed,
+    PayloadError,
+    SignatureError,
+    clip,
+    deliver,
+    describe,
+    signed_payload,
+    signed_responses,
+)
 from ingest.config import Settings
 from ingest.gate import Gate
 from switchboard.contract import Author, Channel
@@ -25,27 +32,6 @@ PATH = "/v1/webhooks/x"
 _PREFIX = "sha256="
 # Twitter's v1.1 date format, e.g. "Wed Oct 10 20:19:24 +0000 2018".
 _TWITTER_TIME = "%a %b %d %H:%M:%S %z %Y"
-
-
-class SignatureError(Exception):
-    """The request is not signed by X: 401 when the signature is missing, 403 when it is wrong."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-class PayloadError(ValueError):
-    """The body is JSON but not an Account Activity payload."""
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """The messages customers wrote, and how many events carried none."""
-
-    items: list[MessageIn]
-    skipped: int
 
 
 class _Shape(BaseModel):
@@ -180,16 +166,6 @@ def when(epoch_ms: str | None, twitter_time: str | None = None) -> datetime:
     raise PayloadError("an event has no time")
 
 
-def clip(text: str, metadata: dict[str, Any], limit: int | None) -> str:
-    """Cut a text to the limit, saying so in the metadata."""
-    # A channel cannot be told to shorten what a customer wrote, and refusing it would make the channel
-    # retry forever; so the message is kept, cut to the limit, and flagged as truncated.
-    if limit is not None and len(text) > limit:
-        metadata["truncated"] = True
-        return text[:limit]
-    return text
-
-
 def parse(payload: dict[str, Any], max_text_chars: int | None = None) -> Parsed:
     """Return the messages customers wrote in an Account Activity payload; raise `PayloadError` if not one."""
     try:
@@ -197,17 +173,13 @@ def parse(payload: dict[str, Any], max_text_chars: int | None = None) -> Parsed:
         found = [_tweet(hook, t, max_text_chars) for t in hook.tweet_create_events]
         found += [_direct(hook, e, max_text_chars) for e in hook.direct_message_events]
     except ValidationError as exc:
-        raise PayloadError(_describe(exc)) from None
+        raise PayloadError(describe(exc)) from None
     # Likes, follows, deletes, typing and read receipts come in other `*_events` lists: none is a message.
     others = sum(
         len(v) for k, v in (hook.model_extra or {}).items() if k.endswith("_events") and isinstance(v, list)
     )
     items = [item for item in found if item is not None]
     return Parsed(items, len(found) - len(items) + others)
-
-
-def _describe(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in exc.errors())[:500]
 
 
 def _tweet(hook: Payload, tweet: Tweet, limit: int | None) -> MessageIn | None:
@@ -297,43 +269,20 @@ def router(gate: Callable[[], Gate], settings: Settings) -> APIRouter:
         response_model=XWebhookResult,
         summary="Receive X's Account Activity webhook: mentions, replies and DMs",
         description="The body is X's Account Activity payload, signed with x-twitter-webhooks-signature.",
-        responses={
-            400: {"description": "The body is not JSON."},
-            401: {"description": "x-twitter-webhooks-signature is missing or malformed."},
-            403: {"description": "x-twitter-webhooks-signature does not match the body."},
-            413: {"description": "The body is larger than INGEST_MAX_BODY_BYTES."},
-            422: {"description": "The JSON is not an Account Activity payload, with the reason."},
-            503: {"description": "Not configured, or the broker did not acknowledge: retry later."},
-        },
+        responses=signed_responses("x-twitter-webhooks-signature", "an Account Activity payload"),
     )
     async def receive(
         request: Request,
         signature: Annotated[str | None, Header(alias="x-twitter-webhooks-signature")] = None,
     ) -> XWebhookResult:
         key = secret()
-        body = await request.body()
-        if len(body) > settings.max_body_bytes:
-            raise HTTPException(413, f"the body is larger than {settings.max_body_bytes} bytes")
-        try:
-            verify_signature(key, body, signature)
-        except SignatureError as exc:
-            raise HTTPException(exc.status, exc.reason) from None
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            raise HTTPException(400, f"the body is not JSON: {exc}") from None
-        if not isinstance(payload, dict):
-            raise HTTPException(422, "an Account Activity payload is a JSON object")
-        try:
-            parsed = parse(payload, settings.max_text_chars)
-        except PayloadError as exc:
-            raise HTTPException(422, str(exc)) from None
-        outcomes = await store_or_refuse(gate(), parsed.items, settings.retry_after_seconds, "messages")
-        return XWebhookResult(
-            accepted=sum(o.status == "accepted" for o in outcomes),
-            duplicates=sum(o.status == "duplicate" for o in outcomes),
-            skipped=parsed.skipped,
-            message_ids=[o.event.data.message_id for o in outcomes],
+        parsed = await signed_payload(
+            request,
+            settings,
+            lambda body: verify_signature(key, body, signature),
+            parse,
+            "an Account Activity payload",
         )
+        return await deliver(gate(), parsed, settings, XWebhookResult)
 
     return api
