@@ -63,10 +63,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # The channel each source's messages arrived on, as ingest would have normalised them.
 CHANNEL = {"fr-perfume-ecommerce-chat-intents": "chat"}
 TARGETS = {"en_category": 0.88, "fr_category": 0.82, "preotiuc_complaint": 0.79}
-# The second labelled sample of each language (bench/labels/README.md): all of it is test.
-# The labelled samples, by language: the first (development third and test), the second (test only).
+# The labelled samples, by language (bench/labels/README.md): the first (development third and test),
+# the second and, in French, the third (test only: nobody reads their errors).
 FIRST = {"en": "en_tweets.jsonl", "fr": "fr_messages.jsonl"}
 SECOND = {"en": "en_tweets_2.jsonl", "fr": "fr_messages_2.jsonl"}
+THIRD = {"fr": "fr_messages_3.jsonl"}
+LATER = {"second": SECOND, "third": THIRD}
 # A weekday in business hours (Europe/Paris), so the shipped rules' after-hours rules stay out of it.
 ROUTED_AT = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
@@ -204,14 +206,15 @@ def evaluate(predict: Predict) -> dict:
             if i.category != p.category
         ]
         report[name]["_items"] = (items, predicted)
-        second = realdata.LABELS / SECOND[name]
-        if second.exists():
-            # The second sample is test only: scored and routed, never listed by --errors.
-            more = realdata.load(second)
-            decided = predict([inbound(i.dataset, i.text) for i in more])
-            report[name]["second"] = score_labelled(more, decided)
-            report[name]["routed_second"] = as_routed(more, decided, rules)
-            report[name]["_second"] = (more, decided)
+        for sample, files in LATER.items():
+            path = realdata.LABELS / files.get(name, "-")
+            if path.is_file():
+                # The later samples are test only: scored and routed, never listed by --errors.
+                more = realdata.load(path)
+                decided = predict([inbound(i.dataset, i.text) for i in more])
+                report[name][sample] = score_labelled(more, decided)
+                report[name][f"routed_{sample}"] = as_routed(more, decided, rules)
+                report[name][f"_{sample}"] = (more, decided)
         # The test messages (the first test third, then the second sample), their decisions, and how many
         # come from the first sample (simulate_corrections scores them again).
         more, decided = report[name].get("_second", ([], []))
@@ -219,6 +222,9 @@ def evaluate(predict: Predict) -> dict:
         report[name]["_test"] = (*both, len(test))
         if more:
             report[name]["test_and_second"] = score_labelled(*both)
+        if "_third" in report[name]:
+            more, decided = report[name]["_third"]
+            report[name]["all_test"] = score_labelled([*both[0], *more], [*both[1], *decided])
     rows = realdata.preotiuc()
     predicted = predict([inbound("complaints-preotiuc2019", text) for text, _, _ in rows])
     brand = [k for k, (_, _, domain) in enumerate(rows) if not domain.startswith("random")]
@@ -254,11 +260,16 @@ def render(reports: dict[str, dict], versions: dict[str, str]) -> str:
         )
 
     for lang in ("en", "fr"):
-        parts = ("all", "test", "dev", "sure", "second", "test_and_second")
+        parts = ("all", "test", "dev", "sure", "second", "test_and_second", "third", "all_test")
         for part in (p for p in parts if p in reports[names[0]][lang]):
             n = reports[names[0]][lang][part]["n"]
             target = TARGETS[f"{lang}_category"] if part == "all" else None
-            where = {"second": "second sample", "test_and_second": "test + second sample"}.get(part, part)
+            where = {
+                "second": "second sample",
+                "test_and_second": "test + second sample",
+                "third": "third sample",
+                "all_test": "test + second + third samples",
+            }.get(part, part)
             row(
                 f"{lang} marketing/support macro-F1, {where} (n={n})",
                 lambda r, lang=lang, part=part: r[lang][part]["category_macro_f1"],
@@ -276,7 +287,11 @@ def render(reports: dict[str, dict], versions: dict[str, str]) -> str:
         lambda r: r["preotiuc"]["support_share_of_random_tweets"],
     )
     for lang in ("en", "fr"):
-        for key, where in (("routed_test", "test"), ("routed_second", "second sample")):
+        for key, where in (
+            ("routed_test", "test"),
+            ("routed_second", "second sample"),
+            ("routed_third", "third sample"),
+        ):
             if key not in reports[names[0]][lang]:
                 continue
             routed = reports[names[0]][lang][key]
@@ -412,9 +427,10 @@ def print_paired(reports: dict[str, dict], versions: dict[str, str]) -> None:
                     [theirs[k] for k in kept],
                 )
             )
-        if "_second" in new[lang]:
-            (more, ours), (_, theirs) = new[lang]["_second"], old[lang]["_second"]
-            runs.append((f"{lang} second", more, ours, theirs))
+        for sample in LATER:
+            if f"_{sample}" in new[lang]:
+                (more, ours), (_, theirs) = new[lang][f"_{sample}"], old[lang][f"_{sample}"]
+                runs.append((f"{lang} {sample}", more, ours, theirs))
     pairs = (versions["model"], versions["against"])
     for label, items, ours, theirs in runs:
         result = evaluation.paired(

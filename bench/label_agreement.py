@@ -6,7 +6,9 @@ The `.second.jsonl` files are a second labelling made blind (2026-12-07): anothe
 texts in a shuffled order with the source's name and the labelling guide, without the first labels, a
 model or any script's suggestion. Agreement on `category` and `is_complaint` is printed overall, on the
 development and test splits of `bench/realdata.py`, and on the rows neither annotator marked unsure.
-It reads only the label files: the texts are not needed.
+The third French sample's second labelling covers 400 of its rows, drawn at random: it is compared on
+those (the sample is all test, so it has no split). It reads only the label files: the texts are not
+needed.
 """
 
 from __future__ import annotations
@@ -38,17 +40,19 @@ def compare(first: dict, second: dict, field: str) -> str:
 
 def main() -> int:
     """Print the agreement of each labelled set with its second labelling."""
-    for name in ("en_tweets", "fr_messages"):
+    for name, split in (("en_tweets", True), ("fr_messages", True), ("fr_messages_3", False)):
         first, second = rows(LABELS / f"{name}.jsonl"), rows(LABELS / f"{name}.second.jsonl")
-        if first.keys() != second.keys() or any(first[k]["sha"] != second[k]["sha"] for k in first):
+        if split and first.keys() != second.keys():
             print(f"{name}: the two labellings do not name the same rows", file=sys.stderr)
             return 1
-        parts = {
-            "all": list(first),
-            "dev": [k for k in first if is_dev_row(k[0], k[2])],
-            "test": [k for k in first if not is_dev_row(k[0], k[2])],
-            "neither unsure": [k for k in first if not first[k]["unsure"] and not second[k]["unsure"]],
-        }
+        if not second.keys() <= first.keys() or any(first[k]["sha"] != second[k]["sha"] for k in second):
+            print(f"{name}: the second labelling names rows the first does not have", file=sys.stderr)
+            return 1
+        parts = {"all" if split else f"the {len(second)} relabelled": list(second)}
+        if split:
+            parts["dev"] = [k for k in second if is_dev_row(k[0], k[2])]
+            parts["test"] = [k for k in second if not is_dev_row(k[0], k[2])]
+        parts["neither unsure"] = [k for k in second if not first[k]["unsure"] and not second[k]["unsure"]]
         for part, keys in parts.items():
             one, two = {k: first[k] for k in keys}, {k: second[k] for k in keys}
             both = f"{compare(one, two, 'category')}; {compare(one, two, 'is_complaint')}"
