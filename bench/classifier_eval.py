@@ -427,10 +427,15 @@ def print_paired(reports: dict[str, dict], versions: dict[str, str]) -> None:
                     [theirs[k] for k in kept],
                 )
             )
+        tested = runs[-1:]  # the first sample's test split
         for sample in LATER:
             if f"_{sample}" in new[lang]:
                 (more, ours), (_, theirs) = new[lang][f"_{sample}"], old[lang][f"_{sample}"]
                 runs.append((f"{lang} {sample}", more, ours, theirs))
+                tested.append(runs[-1])
+        if len(tested) > 2:
+            # Every test message of the language at once: the French figure to quote.
+            runs.append((f"{lang} all test", *([x for run in tested for x in run[k]] for k in (1, 2, 3))))
     pairs = (versions["model"], versions["against"])
     for label, items, ours, theirs in runs:
         result = evaluation.paired(
