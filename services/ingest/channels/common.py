@@ -1,5 +1,9 @@
-"""What the channels' webhooks share: cutting a long text, and for the signed JSON ones (Meta's, X's)
-reading a signed body, the refusals they document, and answering a delivery."""
+"""What the channels' webhooks share.
+
+Every channel cuts a long text the same way (`clip`); the signed JSON webhooks (Meta's, X's) also read
+and refuse a body the same way (`signed_payload`, `signed_responses`) and answer a delivery alike
+(`deliver`).
+"""
 
 from __future__ import annotations
 
