@@ -25,6 +25,7 @@ import realdata
 
 SEED = 20261207
 FIRST = {"en": "en_tweets.jsonl", "fr": "fr_messages.jsonl"}
+FREE = ("fr-freemobile-tweets", "free_tweet_export.csv")
 
 
 def rows_of(dataset: str, file: str) -> list[tuple[str, str]]:
@@ -37,15 +38,20 @@ def columns(dataset: str, file: str) -> list[dict[str, str]]:
     return realdata.dict_rows(realdata.DATASETS / dataset / file)
 
 
+def free_customer_rows() -> list[tuple[str, str]]:
+    """Return the Free tweets' (id, text) rows written by customers, not by the brand's accounts."""
+    customers = {
+        r["tweet_id"]
+        for r in columns(*FREE)
+        if r["author"].strip().lower() not in realdata.FREE_NOT_CUSTOMERS
+    }
+    return [r for r in rows_of(*FREE) if r[0] in customers]
+
+
 def sources(language: str) -> list[tuple[str, str, list[tuple[str, str]], int | None]]:
     """Return (dataset, file, eligible rows, quota) in drawing order; quota None takes every row."""
     if language == "fr":
-        ds, fn = "fr-freemobile-tweets", "free_tweet_export.csv"
-        customers = {
-            r["tweet_id"]
-            for r in columns(ds, fn)
-            if r["author"].strip().lower() not in realdata.FREE_NOT_CUSTOMERS
-        }
+        ds, fn = FREE
         ds2, fn2 = "fr-perfume-ecommerce-chat-intents", "nlu_allpmc_utterances.csv"
         real = {
             str(i)
@@ -53,7 +59,7 @@ def sources(language: str) -> list[tuple[str, str, list[tuple[str, str]], int | 
             if realdata.real_perfume_turn(r["intent"], r["text"])
         }
         return [
-            (ds, fn, [r for r in rows_of(ds, fn) if r[0] in customers], 480),
+            (ds, fn, free_customer_rows(), 480),
             (ds2, fn2, [r for r in rows_of(ds2, fn2) if r[0] in real], None),
         ]
     airline, air_file = "twitter-us-airline-sentiment", "Airline-Sentiment-2-w-AA.csv"

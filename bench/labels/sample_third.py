@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import realdata
-from sample_second import columns, rows_of
+from sample_second import FREE, free_customer_rows
 
 SEED = 20261208
 EARLIER = ("fr_messages.jsonl", "fr_messages_2.jsonl")
@@ -27,16 +27,11 @@ EARLIER = ("fr_messages.jsonl", "fr_messages_2.jsonl")
 def main() -> int:
     """Draw the third sample and write its candidates as JSON lines."""
     out = Path(sys.argv[1])
-    dataset, file = "fr-freemobile-tweets", "free_tweet_export.csv"
-    customers = {
-        r["tweet_id"]
-        for r in columns(dataset, file)
-        if r["author"].strip().lower() not in realdata.FREE_NOT_CUSTOMERS
-    }
+    dataset, file = FREE
     earlier = [item for name in EARLIER for item in realdata.load(realdata.LABELS / name)]
     taken = {(item.dataset, item.id) for item in earlier}
     seen = {item.text for item in earlier}
-    rows = [r for r in rows_of(dataset, file) if r[0] in customers]
+    rows = free_customer_rows()
     random.Random(SEED).shuffle(rows)
     drawn = []
     for row_id, text in rows:
