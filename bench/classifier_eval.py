@@ -417,6 +417,7 @@ def print_paired(reports: dict[str, dict], versions: dict[str, str]) -> None:
     runs = []  # (label, labelled items, candidate's decisions, current's decisions)
     for lang in ("en", "fr"):
         (items, ours), (_, theirs) = new[lang]["_items"], old[lang]["_items"]
+        tested = []  # the language's test runs: the first sample's test split, then the later samples
         for split, keep in (("dev", True), ("test", False)):
             kept = [k for k, item in enumerate(items) if realdata.is_dev(item) == keep]
             runs.append(
@@ -427,7 +428,7 @@ def print_paired(reports: dict[str, dict], versions: dict[str, str]) -> None:
                     [theirs[k] for k in kept],
                 )
             )
-        tested = runs[-1:]  # the first sample's test split
+        tested.append(runs[-1])
         for sample in LATER:
             if f"_{sample}" in new[lang]:
                 (more, ours), (_, theirs) = new[lang][f"_{sample}"], old[lang][f"_{sample}"]

@@ -21,9 +21,9 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-import realdata
 import scipy.sparse as sp
 from classifier_eval import FIRST, macro_f1
+from dev_check import development
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
@@ -92,8 +92,8 @@ def check(hidden: int, alpha: float) -> None:
     """Train both heads on the whole corpus and compare them on the development thirds, paired."""
     examples = read_examples(corpus_files())
     variants = {"shipped": Heads(examples, None), "perceptron": Heads(examples, hidden, alpha)}
-    for language, file in FIRST.items():
-        items = [i for i in realdata.load(realdata.LABELS / file) if realdata.is_dev(i)]
+    for language in FIRST:
+        items = development(language)
         got = {name: heads.decide([i.text for i in items]) for name, heads in variants.items()}
         result = evaluation.paired(
             [i.category for i in items],
