@@ -118,10 +118,13 @@ def retrain(
     sample: Sequence[Example] = (),
     folds: int = FOLDS,
     seed: int = 0,
+    own: Sequence[Example] = (),
 ) -> Retrained:
-    """Train a candidate on the corpus and the corrections, and weigh it against the model in force.
+    """Train a candidate on the corpus, the corrections and own labelled lines; weigh it against the model
+    in force.
 
-    The candidate is the model `switchboard train --data CORPUS CORRECTIONS --seed SEED` writes. It is
+    The candidate is the model `switchboard train --data CORPUS CORRECTIONS --own OWN --seed SEED` writes
+    (`own` weighted already); the checks below take the corpus and the own lines together as the base. It is
     worth running in shadow when, on corrections it had not seen, it fixes more of the model in force's
     errors than it makes new ones; when its behaviour checks stay within the shipped model's limits (or
     within half of them of the model in force's); when the corrections do not cost the corpus's held-out
@@ -130,11 +133,13 @@ def retrain(
     """
     if not corrections:
         raise ValueError("no corrections to retrain with")
-    candidate = train([*corpus, *corrections], seed=seed)
-    checked = cross_check(corpus, corrections, current, folds, seed, candidate.version)
-    corpus_checked = corpus_check(corpus, corrections, seed)
-    # A sampled message that was also corrected is one the candidate learnt: it would flatter it there.
-    seen = {c.text for c in corrections}
+    candidate = train([*corpus, *corrections, *own], seed=seed)
+    base = [*corpus, *own]
+    checked = cross_check(base, corrections, current, folds, seed, candidate.version)
+    corpus_checked = corpus_check(base, corrections, seed)
+    # A sampled message that was also corrected, or labelled as one's own, is one the candidate learnt: it
+    # would flatter it there.
+    seen = {c.text for c in [*corrections, *own]}
     unseen = [e for e in sample if e.text not in seen]
     sampled = evaluation.compare(candidate, current, unseen) if unseen else None
     # `train` ran the candidate's behaviour checks already; only the model in force's are left to run.
@@ -188,8 +193,8 @@ def render(retrained: Retrained) -> str:
     ]
     if retrained.sample_left_out:
         lines.append(
-            f"{retrained.sample_left_out} messages of the labelled sample are among the corrections the "
-            "candidate learnt from: left out of its comparison."
+            f"{retrained.sample_left_out} messages of the labelled sample are among the corrections or "
+            "own lines the candidate learnt from: left out of its comparison."
         )
     if retrained.sampled is not None:
         lines += [

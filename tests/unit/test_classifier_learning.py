@@ -114,6 +114,21 @@ def test_training_twice_on_the_same_data_gives_identical_weights_and_version():
     assert first.version == second.version == f"tfidf-lr-{made_of[:8]}-s3"
 
 
+def test_a_line_of_weight_three_is_fitted_as_three_copies_and_names_another_model():
+    examples = small_examples()
+    heavy = [examples[0].model_copy(update={"weight": 3}), *examples[1:]]
+    copied = [examples[0], examples[0], *examples]
+    assert train(heavy, holdout=0).fingerprint() == train(copied, holdout=0).fingerprint()
+    assert train(heavy, holdout=0).fingerprint() != train(examples, holdout=0).fingerprint()
+    # The weight is part of the data: another model name. A line of weight 1 hashes as it did before
+    # lines had a weight, so the packaged corpus keeps its model's name.
+    assert data_hash(heavy) != data_hash(examples)
+    line = json.dumps(
+        json.loads(examples[0].model_dump_json(exclude={"weight"})), sort_keys=True, ensure_ascii=False
+    )
+    assert data_hash(examples[:1]) == hashlib.sha256(f"{line}\n".encode()).hexdigest()
+
+
 def test_the_same_data_built_by_another_recipe_is_another_version(
     small_model: TrainedModel, monkeypatch: pytest.MonkeyPatch
 ):

@@ -199,3 +199,89 @@ def test_too_few_corrections_for_the_folds_are_refused_with_the_reason(
     assert main([*args, "--out", str(tmp_path / "candidate")]) == 1
     assert "cannot retrain: 3 corrections: at least 5 are needed for 5 folds" in capsys.readouterr().err
     assert not (tmp_path / "candidate").exists()
+
+
+def test_own_lines_count_their_weight_in_the_candidate_and_are_kept_out_of_the_sample(
+    corpus: list[Example], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    data = write(tmp_path / "corpus.jsonl", corpus)
+    corrections = write(tmp_path / "corrections.jsonl", support(RECALLED[:5]))
+    own = write(tmp_path / "own.jsonl", support(RECALLED[5:]))
+    # `--own F --own-weight 3` trains the model a file whose lines say "weight": 3 trains.
+    weighted = tmp_path / "weighted.jsonl"
+    weighted.write_text(
+        "".join(json.dumps({**json.loads(line), "weight": 3}) + "\n" for line in own.read_text().splitlines())
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(data),
+                str(corrections),
+                "--own",
+                str(own),
+                "--own-weight",
+                "3",
+                "--out",
+                str(tmp_path / "trained"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["train", "--data", str(data), str(corrections), str(weighted), "--out", str(tmp_path / "file")])
+        == 0
+    )
+    assert (
+        main(["train", "--data", str(data), str(corrections), str(own), "--out", str(tmp_path / "once")]) == 0
+    )
+    sha = {
+        d: json.loads((tmp_path / d / "meta.json").read_text())["model_sha256"]
+        for d in ("trained", "file", "once")
+    }
+    assert sha["trained"] == sha["file"] != sha["once"]
+    # retrain --own writes that same candidate; a sampled message among the own lines is left out.
+    sample = write(tmp_path / "sample.jsonl", support(RECALLED[8:]) + corpus[:4])
+    args = ["retrain", "--data", str(data), "--corrections", str(corrections), "--own", str(own)]
+    args += [
+        "--own-weight",
+        "3",
+        "--against",
+        str(tmp_path / "once"),
+        "--sample",
+        str(sample),
+        "--folds",
+        "3",
+    ]
+    assert main([*args, "--out", str(tmp_path / "candidate")]) in (0, 3)
+    candidate = json.loads((tmp_path / "candidate" / "meta.json").read_text())["model_sha256"]
+    assert candidate == sha["trained"]
+    assert (
+        "2 messages of the labelled sample are among the corrections or own lines" in capsys.readouterr().out
+    )
+
+
+def test_a_weight_outside_one_to_a_hundred_is_refused_with_the_reason(
+    corpus: list[Example], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    data = write(tmp_path / "corpus.jsonl", corpus[:50])
+    own = write(tmp_path / "own.jsonl", support(RECALLED))
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--own",
+                str(own),
+                "--own-weight",
+                "0",
+                "--out",
+                str(tmp_path / "m"),
+            ]
+        )
+        == 1
+    )
+    assert "cannot train: weight 0: Input should be greater than or equal to 1" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
