@@ -28,9 +28,9 @@ import time
 
 import realdata
 from classifier_eval import FIRST, SECOND, THIRD, inbound, macro_f1
-from scipy.stats import binomtest
 from sklearn.linear_model import LogisticRegression
 
+from classifier import evaluation
 from classifier.examples import CORPUS, Example, read_examples, weighted
 from classifier.learning import BLOCKS, RECIPE, parse
 from classifier.training import matrix, train, vectorizer
@@ -105,10 +105,8 @@ def decide_alone(items: list[realdata.Labelled]) -> list[str]:
 
 def paired(gold: list[str], after: list[str], before: list[str]) -> str:
     """Return messages gained and lost by `after` against `before`, and McNemar's exact p."""
-    gained = sum(g == a != b for g, a, b in zip(gold, after, before, strict=True))
-    lost = sum(g == b != a for g, a, b in zip(gold, after, before, strict=True))
-    p = binomtest(min(gained, lost), gained + lost).pvalue if gained + lost else 1.0
-    return f"+{gained} -{lost}, p = {p:.3f}"
+    counted = evaluation.paired(gold, after, before, ("after", "before"))
+    return f"+{counted.only_candidate_right} -{counted.only_current_right}, p = {counted.p_value:.3f}"
 
 
 def main(argv: list[str] | None = None) -> int:

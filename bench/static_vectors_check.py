@@ -85,13 +85,13 @@ def embed(out: Path) -> None:
 def check(out: Path, weight: float, alone: bool) -> None:
     """Train both variants on the corpus and compare them on the development thirds, paired."""
     import numpy as np
-    import realdata
     import scipy.sparse as sp
-    from classifier_eval import FIRST, macro_f1
-    from scipy.stats import binomtest
+    from classifier_eval import FIRST
+    from dev_check import development
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
+    from classifier import evaluation
     from classifier.examples import corpus_files, read_examples
     from classifier.learning import BLOCKS, RECIPE, parse
     from classifier.training import matrix, vectorizer
@@ -137,17 +137,16 @@ def check(out: Path, weight: float, alone: bool) -> None:
         support = np.where(complained >= 0.5, np.maximum(support, complained), support)
         return ["support" if s >= 0.5 else "marketing" for s in support]
 
-    for language, file in FIRST.items():
-        items = [i for i in realdata.load(realdata.LABELS / file) if realdata.is_dev(i)]
+    for language in FIRST:
+        items = development(language)
         gold = [i.category for i in items]
         got = {v: decide(v, [parse(i.text) for i in items]) for v in heads}
-        pairs = list(zip(gold, got["shipped"], got["vectors"], strict=True))
-        gained = sum(g == b != a for g, a, b in pairs)
-        lost = sum(g == a != b for g, a, b in pairs)
-        p = binomtest(gained, gained + lost).pvalue if gained + lost else 1.0
+        counted = evaluation.paired(gold, got["vectors"], got["shipped"], ("vectors", "shipped"))
+        with_vectors, shipped = counted.macro_f1
         print(
-            f"{language} development ({len(items)}): shipped recipe {macro_f1(gold, got['shipped']):.3f}, "
-            f"with vectors {macro_f1(gold, got['vectors']):.3f}; {gained} gained, {lost} lost, p = {p:.3f}"
+            f"{language} development ({len(items)}): shipped recipe {shipped:.3f}, with vectors "
+            f"{with_vectors:.3f}; {counted.only_candidate_right} gained, {counted.only_current_right} lost, "
+            f"p = {counted.p_value:.3f}"
         )
 
 
