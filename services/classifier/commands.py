@@ -75,11 +75,15 @@ def add_classifier_commands(sub: Any) -> None:
     p_corrections.add_argument("--out", type=Path, help="the file to write (default: stdout)")
     p_retrain = sub.add_parser(
         "retrain",
-        help="train a candidate with agents' corrections and say whether it is worth running in shadow "
-        "(exit 0) or not (exit 3)",
+        help="train a candidate with agents' corrections and/or your own labelled messages and say whether "
+        "it is worth running in shadow (exit 0) or not (exit 3)",
     )
     p_retrain.add_argument(
-        "--corrections", nargs="+", required=True, type=Path, help="`switchboard corrections` exports"
+        "--corrections",
+        nargs="+",
+        type=Path,
+        default=[],
+        help="`switchboard corrections` exports (--corrections, --own or both)",
     )
     p_retrain.add_argument("--out", required=True, type=Path, help="the candidate's model directory")
     p_retrain.add_argument(
@@ -316,9 +320,10 @@ def retrain_model(args: argparse.Namespace) -> int:
         corrections = read_examples(args.corrections)
         sample = read_examples(args.sample) if args.sample else []
         current = load_model(args.against or settings.model, settings.model_cache)
+        trainings = 4 + args.folds * (bool(corrections) + bool(own))
         print(
-            f"retraining with {len(corrections)} corrections: {args.folds} cross-checking models, two on "
-            "the corpus and the candidate (about 10 s each)",
+            f"retraining with {len(corrections)} corrections and {len(own)} own labelled lines: "
+            f"{trainings} models to train (about 10 s each)",
             file=sys.stderr,
         )
         retrained = retrain(corpus, corrections, current, sample, args.folds, args.seed, own)

@@ -30,13 +30,14 @@ BEHAVIOUR_LIMITS = {"failure_rate": 0.03, "flip_rate": 0.02}
 
 @dataclass(frozen=True, slots=True)
 class Retrained:
-    """A candidate trained with the corrections, and the evidence for or against running it."""
+    """A candidate trained with corrections and own labelled lines, and the evidence for or against it."""
 
     candidate: TrainedModel
-    # The corrections decided by candidates that had not seen them, against the model in force.
-    cross_checked: Paired
-    # The corpus's held-out share, decided by a model trained on the rest with the corrections and by one
-    # trained on the rest alone: what the corrections cost the written examples.
+    # The corrections decided by candidates that had not seen them, against the model in force (None
+    # without corrections).
+    cross_checked: Paired | None
+    # The corpus's held-out share, decided by a model trained on the rest with the corrections and own
+    # lines and by one trained on the rest alone: what the new lines cost the written examples.
     corpus_checked: Paired
     # A labelled random sample of the traffic, both models on it, without the messages the candidate
     # was trained on (None when none was given, or none is left).
@@ -45,6 +46,9 @@ class Retrained:
     behaviour: dict[str, dict]
     worth_shadowing: bool
     reasons: list[str]
+    # The own labelled lines (a random sample of the traffic, labelled) decided by candidates that had
+    # not seen them, against the model in force: unbiased, unlike corrections (None without them).
+    own_checked: Paired | None = None
 
 
 def folds_of(examples: Sequence[Example], folds: int, seed: int) -> list[int]:
@@ -71,10 +75,12 @@ def cross_check(
     folds: int = FOLDS,
     seed: int = 0,
     name: str = "candidate",
+    kind: str = "corrections",
 ) -> Paired:
-    """Decide every correction with a candidate trained without it, and count against the model in force."""
+    """Decide every correction (or own line) with a candidate trained without it; count against the model
+    in force."""
     if len(corrections) < folds:
-        raise ValueError(f"{len(corrections)} corrections: at least {folds} are needed for {folds} folds")
+        raise ValueError(f"{len(corrections)} {kind}: at least {folds} are needed for {folds} folds")
     fold = folds_of(corrections, folds, seed)
     decided = [""] * len(corrections)
     for k in range(folds):
@@ -94,10 +100,11 @@ def cross_check(
 
 
 def corpus_check(corpus: Sequence[Example], corrections: Sequence[Example], seed: int = 0) -> Paired:
-    """Decide the corpus's held-out share with and without the corrections in training, message by message.
+    """Decide the corpus's held-out share with and without the new lines (corrections, own labelled lines)
+    in training, message by message.
 
-    The corpus is written by the labelling guide; corrections that contradict it (a case moved for a
-    reason other than its category) show as right answers lost here.
+    The corpus is written by the labelling guide; new lines that contradict it (a case moved for a reason
+    other than its category, a team labelling every public message support) show as right answers lost.
     """
     rest, held = split(corpus, seed, RECIPE["holdout"])
     items = [Inbound.of(e) for e in held]
@@ -107,7 +114,7 @@ def corpus_check(corpus: Sequence[Example], corrections: Sequence[Example], seed
         [e.category for e in held],
         [p.category for p in with_them],
         [p.category for p in without],
-        ("with the corrections", "without"),
+        ("with the new lines", "without"),
     )
 
 
@@ -124,19 +131,27 @@ def retrain(
     in force.
 
     The candidate is the model `switchboard train --data CORPUS CORRECTIONS --own OWN --seed SEED` writes
-    (`own` weighted already); the checks below take the corpus and the own lines together as the base. It is
-    worth running in shadow when, on corrections it had not seen, it fixes more of the model in force's
-    errors than it makes new ones; when its behaviour checks stay within the shipped model's limits (or
-    within half of them of the model in force's); when the corrections do not cost the corpus's held-out
-    lines significantly; and, given a labelled sample, when it is not significantly worse there
+    (`own` weighted already). It is worth running in shadow when, on corrections it had not seen, it
+    fixes more of the model in force's errors than it makes new ones; when, on own lines it had not seen
+    (a labelled random sample of the traffic, cross-checked the same way), it is not significantly worse,
+    and better when there are no corrections; when its behaviour checks stay within the shipped model's
+    limits (or within half of them of the model in force's); when the new lines do not cost the corpus's
+    held-out lines significantly; and, given a labelled sample, when it is not significantly worse there
     (McNemar's exact test, p < 0.05, for each comparison).
     """
-    if not corrections:
-        raise ValueError("no corrections to retrain with")
+    if not corrections and not own:
+        raise ValueError("no corrections and no own labelled lines to retrain with")
     candidate = train([*corpus, *corrections, *own], seed=seed)
-    base = [*corpus, *own]
-    checked = cross_check(base, corrections, current, folds, seed, candidate.version)
-    corpus_checked = corpus_check(base, corrections, seed)
+    version = candidate.version
+    checked = (
+        cross_check([*corpus, *own], corrections, current, folds, seed, version) if corrections else None
+    )
+    own_checked = (
+        cross_check([*corpus, *corrections], own, current, folds, seed, version, "own labelled lines")
+        if own
+        else None
+    )
+    corpus_checked = corpus_check(corpus, [*corrections, *own], seed)
     # A sampled message that was also corrected, or labelled as one's own, is one the candidate learnt: it
     # would flatter it there.
     seen = {c.text for c in [*corrections, *own]}
@@ -148,10 +163,19 @@ def retrain(
         "current": behaviour.summary(behaviour.check(current.classify_many, behaviour.load(), "")),
     }
     reasons = []
-    if checked.only_candidate_right <= checked.only_current_right:
+    if checked is not None and checked.only_candidate_right <= checked.only_current_right:
         reasons.append(
             f"on corrections it had not seen it fixed {checked.only_candidate_right} errors of the model in "
             f"force and got {checked.only_current_right} of its right answers wrong: no gain"
+        )
+    if own_checked is not None and (
+        _worse(own_checked)
+        or (checked is None and own_checked.only_candidate_right <= own_checked.only_current_right)
+    ):
+        reasons.append(
+            f"on own labelled lines it had not seen it got {own_checked.only_candidate_right} right that the "
+            f"model in force got wrong, {own_checked.only_current_right} the other way (p = "
+            f"{own_checked.p_value:.3f}): {'worse' if _worse(own_checked) else 'no gain'}"
         )
     for rate, limit in BEHAVIOUR_LIMITS.items():
         # Over the shipped model's limit, and clearly worse than the model in force (which a corpus of
@@ -164,7 +188,7 @@ def retrain(
             )
     if _worse(corpus_checked):
         reasons.append(
-            f"the corrections cost the corpus's held-out lines {corpus_checked.only_current_right} right "
+            f"the new lines cost the corpus's held-out lines {corpus_checked.only_current_right} right "
             f"answers for {corpus_checked.only_candidate_right} (p = {corpus_checked.p_value:.3f}): some "
             "may contradict the labelling guide"
         )
@@ -174,7 +198,9 @@ def retrain(
             f"force got wrong, {sampled.only_current_right} the other way (p = {sampled.p_value:.3f})"
         )
     left_out = len(sample) - len(unseen)
-    return Retrained(candidate, checked, corpus_checked, sampled, left_out, checks, not reasons, reasons)
+    return Retrained(
+        candidate, checked, corpus_checked, sampled, left_out, checks, not reasons, reasons, own_checked
+    )
 
 
 def _worse(paired: Paired) -> bool:
@@ -185,12 +211,17 @@ def _worse(paired: Paired) -> bool:
 def render(retrained: Retrained) -> str:
     """Write the evidence and the verdict, in the order an operator reads them."""
     checks = retrained.behaviour
-    lines = [
-        "On the corrections, each decided by a candidate trained without it:",
-        "  " + evaluation.render_paired(retrained.cross_checked).replace("\n", "\n  "),
-        "On the corpus's held-out lines, trained with and without the corrections:",
-        "  " + evaluation.render_paired(retrained.corpus_checked).replace("\n", "\n  "),
-    ]
+    lines = []
+    for title, paired in (
+        ("On the corrections, each decided by a candidate trained without it:", retrained.cross_checked),
+        (
+            "On your own labelled lines, each decided by a candidate trained without it:",
+            retrained.own_checked,
+        ),
+        ("On the corpus's held-out lines, trained with and without the new lines:", retrained.corpus_checked),
+    ):
+        if paired is not None:
+            lines += [title, "  " + evaluation.render_paired(paired).replace("\n", "\n  ")]
     if retrained.sample_left_out:
         lines.append(
             f"{retrained.sample_left_out} messages of the labelled sample are among the corrections or "

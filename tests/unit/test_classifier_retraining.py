@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from classifier import retraining
-from classifier.examples import Example, Inbound, corpus_files, read_examples
+from classifier.examples import Example, Inbound, corpus_files, read_examples, weighted
 from classifier.learning import TrainedModel
 from classifier.retraining import folds_of, render, retrain
 from classifier.training import train
@@ -285,3 +285,47 @@ def test_a_weight_outside_one_to_a_hundred_is_refused_with_the_reason(
     )
     assert "cannot train: weight 0: Input should be greater than or equal to 1" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_own_labelled_lines_alone_are_cross_checked_and_can_make_a_candidate_worth_a_shadow(
+    corpus: list[Example], current: TrainedModel
+):
+    # A team labelled a sample of its traffic; the recalled product's messages are support there, and the
+    # model in force calls them marketing. No agent moved anything yet: no corrections.
+    own = weighted(support(RECALLED), 5)
+    retrained = retrain(corpus, [], current, folds=3, own=own)
+    assert retrained.cross_checked is None
+    checked = retrained.own_checked
+    assert checked.size == 10 and checked.only_current_right == 0 and checked.only_candidate_right >= 6
+    assert retrained.worth_shadowing, retrained.reasons
+    shown = render(retrained)
+    assert "On your own labelled lines, each decided by a candidate trained without it:" in shown
+    assert "On the corrections" not in shown
+
+
+def test_own_labelled_lines_the_model_in_force_already_gets_right_are_no_gain(
+    corpus: list[Example], current: TrainedModel
+):
+    # Ten messages of the traffic the model in force decides right: nothing for a candidate to fix.
+    unseen = [e for k, e in enumerate(read_examples(corpus_files())) if k % 10 and e.language == "en"]
+    decided = current.classify_many([Inbound.of(e) for e in unseen[:200]])
+    right = [e for e, p in zip(unseen, decided, strict=False) if p.category == e.category][:10]
+    own = [Example(text=e.text, channel=e.channel, language=e.language, category=e.category) for e in right]
+    retrained = retrain(corpus, [], current, folds=3, own=own)
+    assert retrained.own_checked.only_candidate_right == 0
+    assert not retrained.worth_shadowing
+    assert any(
+        r.startswith("on own labelled lines it had not seen") and r.endswith("no gain")
+        for r in retrained.reasons
+    )
+
+
+def test_retraining_with_neither_corrections_nor_own_lines_is_refused(
+    corpus: list[Example], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    data = write(tmp_path / "corpus.jsonl", corpus[:50])
+    assert main(["retrain", "--data", str(data), "--against", "lexicon", "--out", str(tmp_path / "c")]) == 1
+    assert (
+        "cannot retrain: no corrections and no own labelled lines to retrain with" in capsys.readouterr().err
+    )
+    assert not (tmp_path / "c").exists()
