@@ -174,13 +174,20 @@ def split(examples: Sequence[Example], seed: int, share: float) -> tuple[list[Ex
 
 
 def counts(examples: Iterable[Example]) -> dict[str, dict[str, int]]:
-    """Count the examples per label of every head (those that carry it), and per language."""
+    """Count the examples per label of every head (those that carry it), per language, and by weight."""
     tally: dict[str, Counter[str]] = {
         k: Counter() for k in ("category", "intent", "is_complaint", "sentiment", "language")
     }
+    weights: Counter[str] = Counter()
     for example in examples:
+        weights[str(example.weight)] += 1
         for key, counter in tally.items():
             value = getattr(example, key)
             if value is not None:
                 counter[str(value).lower()] += 1
-    return {key: dict(sorted(counter.items())) for key, counter in tally.items()}
+    counted = {key: dict(sorted(counter.items())) for key, counter in tally.items()}
+    # Lines by weight, only when some count more than once (`--own`): a model's meta.json and `GET
+    # /v1/model` tell how many of its lines were a contact centre's own.
+    if set(weights) - {"1"}:
+        counted["weight"] = dict(sorted(weights.items(), key=lambda item: int(item[0])))
+    return counted

@@ -241,6 +241,9 @@ def test_own_lines_count_their_weight_in_the_candidate_and_are_kept_out_of_the_s
         for d in ("trained", "file", "once")
     }
     assert sha["trained"] == sha["file"] != sha["once"]
+    counted = json.loads((tmp_path / "trained" / "meta.json").read_text())["counts"]
+    assert counted["weight"] == {"1": len(corpus) + 5, "3": 5}
+    assert "weight" not in json.loads((tmp_path / "once" / "meta.json").read_text())["counts"]
     # retrain --own writes that same candidate; a sampled message among the own lines is left out.
     sample = write(tmp_path / "sample.jsonl", support(RECALLED[8:]) + corpus[:4])
     args = ["retrain", "--data", str(data), "--corrections", str(corrections), "--own", str(own)]
