@@ -210,4 +210,6 @@ class ModelHolder:
             "last_error": self.last_error,
             # What the model was measured at when trained: held-out scores and the behaviour checks.
             "evaluation": getattr(loaded.model, "evaluation", None) if loaded else None,
+            # What it was trained on: lines per label and language, and by weight when some counted more.
+            "counts": getattr(loaded.model, "counts", None) if loaded else None,
         }

@@ -141,6 +141,9 @@ async def test_the_classifier_classifies_batches_and_picks_up_a_retrained_model_
         # The model in force shows what it was measured at when trained, behaviour checks included.
         measured = (await api.get("/v1/model")).json()["live"]["evaluation"]
         assert measured["behaviour"]["cases"] > 0 and 0.0 <= measured["behaviour"]["flip_rate"] <= 1.0
+        # And what it was trained on: lines per category (no weighted lines here, so no "weight").
+        counted = (await api.get("/v1/model")).json()["live"]["counts"]
+        assert set(counted["category"]) == {"marketing", "support"} and "weight" not in counted
 
         after = [received(*row) for row in TEXTS]
         decided = await classify(after)

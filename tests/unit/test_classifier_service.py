@@ -380,6 +380,7 @@ async def test_the_model_endpoint_tells_the_version_source_and_load_time(api, sh
     assert datetime.fromisoformat(body["live"]["loaded_at"]).tzinfo is not None
     # These fakes were never measured; a trained model shows its held-out scores and behaviour checks.
     assert "evaluation" in body["live"] and body["live"]["evaluation"] is None
+    assert "counts" in body["live"] and body["live"]["counts"] is None
     assert body.get("shadow") is None
 
 
