@@ -260,9 +260,11 @@ def test_own_lines_count_their_weight_in_the_candidate_and_are_kept_out_of_the_s
     assert main([*args, "--out", str(tmp_path / "candidate")]) in (0, 3)
     candidate = json.loads((tmp_path / "candidate" / "meta.json").read_text())["model_sha256"]
     assert candidate == sha["trained"]
-    assert (
-        "2 messages of the labelled sample are among the corrections or own lines" in capsys.readouterr().out
-    )
+    printed = capsys.readouterr().out
+    assert "2 messages of the labelled sample are among the corrections or own lines" in printed
+    # Both kinds of new lines are cross-checked, each against the model in force, and both are reported.
+    assert "On the corrections, each decided by a candidate trained without it:" in printed
+    assert "On your own labelled lines, each decided by a candidate trained without it:" in printed
 
 
 def test_a_weight_outside_one_to_a_hundred_is_refused_with_the_reason(
