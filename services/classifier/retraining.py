@@ -168,15 +168,15 @@ def retrain(
             f"on corrections it had not seen it fixed {checked.only_candidate_right} errors of the model in "
             f"force and got {checked.only_current_right} of its right answers wrong: no gain"
         )
-    if own_checked is not None and (
-        _worse(own_checked)
-        or (checked is None and own_checked.only_candidate_right <= own_checked.only_current_right)
-    ):
-        reasons.append(
-            f"on own labelled lines it had not seen it got {own_checked.only_candidate_right} right that the "
-            f"model in force got wrong, {own_checked.only_current_right} the other way (p = "
-            f"{own_checked.p_value:.3f}): {'worse' if _worse(own_checked) else 'no gain'}"
-        )
+    if own_checked is not None:
+        gained, lost = own_checked.only_candidate_right, own_checked.only_current_right
+        # Without corrections the own lines must show a gain; with them, no significant loss is enough.
+        wrong = "worse" if _worse(own_checked) else "no gain" if checked is None and gained <= lost else None
+        if wrong:
+            reasons.append(
+                f"on own labelled lines it had not seen it got {gained} right that the model in force got "
+                f"wrong, {lost} the other way (p = {own_checked.p_value:.3f}): {wrong}"
+            )
     for rate, limit in BEHAVIOUR_LIMITS.items():
         # Over the shipped model's limit, and clearly worse than the model in force (which a corpus of
         # one's own may already put over it): two trainings on nearly the same data differ by a few cases.
