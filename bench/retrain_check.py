@@ -18,13 +18,12 @@ sample that weighs it.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
 import realdata
 from classifier_eval import FIRST, SECOND, inbound
-from own_labels_folds import pool
+from own_labels_folds import as_example, pool
 
 from classifier.choice import LEARNED, load_model
 from switchboard.cli import main as switchboard
@@ -32,9 +31,7 @@ from switchboard.cli import main as switchboard
 
 def line(item: realdata.Labelled, language: str) -> str:
     """Shape a labelled real message as a category-only line, as `switchboard corrections` writes them."""
-    channel = inbound(item.dataset, item.text).channel
-    fields = {"text": item.text, "channel": channel, "language": language, "category": item.category}
-    return json.dumps(fields, ensure_ascii=False) + "\n"
+    return as_example(item, language).model_dump_json(exclude_none=True, exclude={"weight"}) + "\n"
 
 
 def own(args: argparse.Namespace) -> int:
