@@ -19,6 +19,8 @@ from classifier import model as baseline
 # The order is the order of the feature columns a trained model was fitted on: append, never reorder.
 TABLES = lx.TABLES
 LANGUAGES = ("en", "fr")
+# Every language with a stopword list, in the order of `stopwords_of`'s bits: English and French first.
+STOPWORD_LANGUAGES = tuple(baseline.STOPWORD_LISTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,25 +151,21 @@ def scores(cues: Iterable[Cue]) -> list[float]:
 
 
 def stopwords_of(token: str) -> int:
-    """Return the languages whose stopword the token is, as bits in the order of LANGUAGES."""
-    return sum(1 << k for k, lang in enumerate(LANGUAGES) if token in lx.STOPWORDS[lang])
+    """Return the languages the token counts for (`classifier.model.language_word`), as bits in the order
+    of STOPWORD_LANGUAGES."""
+    return sum(1 << k for k, lang in enumerate(STOPWORD_LANGUAGES) if baseline.language_word(token, lang))
 
 
-def language(stopwords: dict[str, int], cues: Iterable[Cue], hint: str | None) -> str:
-    """Pick the language with more stopwords and lexicon terms; the hint settles close calls.
-
-    `stopwords` counts each language's stopwords among the message's tokens (`stopwords_of`). The same
-    rule as the baseline's, which keeps it private.
-    """
-    counts = dict(stopwords)
+def language(words: tuple[int, int, int], cues: Iterable[Cue], hint: str | None) -> str:
+    """Pick fr, en or other as the baseline does, from a message's English and French stopwords and the
+    most words of any other language (`stopwords_of`), and its lexicon terms."""
+    en, fr, other = words
     for cue in cues:
-        if cue.lang in counts:
-            counts[cue.lang] += 1
-    hinted = (hint or "").lower()[:2]
-    hinted = hinted if hinted in counts else ("other" if hint else None)
-    if abs(counts["en"] - counts["fr"]) <= (1 if hinted else 0):
-        return hinted or "other"
-    return max(counts, key=counts.__getitem__)
+        if cue.lang == "en":
+            en += 1
+        elif cue.lang == "fr":
+            fr += 1
+    return baseline.decide_language(en, fr, other, hint)
 
 
 def priority(

@@ -125,8 +125,9 @@ class Tokens:
     words: list[str]
     rows: np.ndarray
     stems: np.ndarray
-    # Per message, each language's stopwords among its tokens (`cue_lexicon.stopwords_of`).
-    stopwords: list[dict[str, int]]
+    # Per message, its English and French stopwords and the most words of any other language
+    # (`cue_lexicon.stopwords_of`, `cue_lexicon.language`).
+    stopwords: list[tuple[int, int, int]]
 
 
 class WordTable(dict):
@@ -488,13 +489,20 @@ class TrainedModel:
         counts = sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(parsed), self._offsets[2]))
         # Canonical form: duplicates summed, columns sorted in each row.
         counts.sum_duplicates()
-        # Each language's stopwords per message, summed by row (the bits of `cue_lexicon.stopwords_of`).
+        # Each language's words per message, summed by row (the bits of `cue_lexicon.stopwords_of`):
+        # English, French, and the most of any other language.
         bits = found[:, 2]
-        stopwords = [
-            np.bincount(token_rows, weights=(bits >> k) & 1, minlength=len(parsed)).astype(int).tolist()
-            for k in range(len(cue_lexicon.LANGUAGES))
-        ]
-        by_message = [dict(zip(cue_lexicon.LANGUAGES, c, strict=True)) for c in zip(*stopwords, strict=True)]
+        per_language = np.array(
+            [
+                np.bincount(token_rows, weights=(bits >> k) & 1, minlength=len(parsed))
+                for k in range(len(cue_lexicon.STOPWORD_LANGUAGES))
+            ],
+            dtype=np.intp,
+        )
+        others = per_language[2:].max(axis=0)
+        by_message = list(
+            zip(per_language[0].tolist(), per_language[1].tolist(), others.tolist(), strict=True)
+        )
         return counts, Tokens(tokens, token_rows, stem, by_message)
 
     def _columns_of(self, token: str) -> tuple[int, int, int]:

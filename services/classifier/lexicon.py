@@ -412,6 +412,56 @@ STOPWORDS: dict[str, frozenset[str]] = {
     ),
 }
 
+# Languages the classifier does not decide in, by their stopwords: a message is "other" when one of them
+# outweighs English and French (`classifier.model.decide_language`). Function words, greetings and thanks,
+# unaccented like every term here. A word that is also an English or French stopword ("de", "la", "que",
+# "no", "was") counts for both languages, so it never tips a message either way; a word common in English
+# or French messages but in neither list is left out ("die", "con", "se", "es", "me", "non", "per", "come",
+# "hier", "dit", "sim", "os", "van", "met", "ya", "sus", "tag", "hat", "dove"): it would count for the
+# other language alone.
+# Only the language field reads them: they are not features, so models trained before they were added
+# stay valid (they are not in `cues.fingerprint`).
+OTHER_STOPWORDS: dict[str, frozenset[str]] = {
+    "es": frozenset(
+        "la de en que y no un el los las del por una unos unas para pero muy esta este esto estos estas"
+        " estoy estan tengo tiene tienen hola gracias mi mis su nadie todavia porque cuando donde como"
+        " tambien aqui usted ustedes nosotros puedo puede hacer ser sido fue han hemos buenos buenas dias"
+        " ayuda".split()
+    ),
+    "de": frozenset(
+        "an was du des will der das dem ein eine einen einem einer und ist nicht ich sie wir ihr mir mich"
+        " mein meine meinen noch immer auch aber oder mit von zu auf bei wie warum wann kann konnen habe"
+        " haben wird werden bitte danke hallo guten schon sehr keine kein nur jetzt heute seit bis dass"
+        " sind wurde vom zum zur nach dann wenn weil".split()
+    ),
+    "it": frozenset(
+        "la il le un ma no ne lo gli della delle dei degli dello nel nella nei sono che una questo questa"
+        " quello quella mio mia miei tuo suo sua ancora grazie ciao buongiorno buonasera perche quando"
+        " cosa anche gia molto sempre niente nessuno ho hai abbiamo avete hanno essere stato stata siamo"
+        " siete posso puoi potete vorrei di da del".split()
+    ),
+    "pt": frozenset(
+        "de que no nos mais ou das dos da na para por com nao obrigado obrigada ola voce voces ainda"
+        " minha meu meus minhas seu sua ja esta estou tenho tem muito foi ser quando onde porque isso isto"
+        " ninguem tambem aqui pelo pela ao aos uma".split()
+    ),
+    "nl": frozenset(
+        "de en is was we je het een ik jij wij niet nog ook maar voor zijn heb heeft hebben kan kunnen"
+        " wil mijn uw deze waarom wanneer bij naar geen niets alstublieft bedankt hallo goedemorgen graag"
+        " om zo wel".split()
+    ),
+}
+
+# Word endings of those languages that French and English spell otherwise (unaccented: -ción, -zione, -ção,
+# -ções; French and English write -tion): a word with one counts as one of the language's words, since
+# short messages ("nombre de fichero demasiado largo") hold few function words. Only words longer than
+# the ending by three letters or more.
+OTHER_ENDINGS: dict[str, tuple[str, ...]] = {
+    "es": ("cion", "ciones", "mente"),
+    "it": ("zione", "zioni", "mente"),
+    "pt": ("cao", "coes", "mente"),
+}
+
 NEGATORS = frozenset(
     {"not", "no", "never", "t", "without", "nothing", "pas", "jamais", "sans", "aucun", "aucune", "ni"}
 )

@@ -353,20 +353,54 @@ def _sentiment_label(score: float) -> str:
     return "positive" if score >= NEUTRAL_BAND else "neutral"
 
 
-def _language(tokens: list[str], hits: Iterable[_Hit], hint: str | None) -> str:
-    """Pick the language with more stopwords and lexicon terms; the hint settles close calls."""
-    counts = {"en": 0, "fr": 0}
-    for token in tokens:
-        for lang in counts:
-            counts[lang] += token in lx.STOPWORDS[lang]
-    for hit in hits:
-        if hit.lang in counts:
-            counts[hit.lang] += 1
+# Every language with a stopword list: the two decided in, then those only recognised (`lexicon`).
+STOPWORD_LISTS: dict[str, frozenset[str]] = {**lx.STOPWORDS, **lx.OTHER_STOPWORDS}
+# The fewest of its words a language without a model needs, beyond English and French, to make a message
+# "other": one word ("el", "sie") can be a name in an English or French message.
+OTHER_LANGUAGE_WORDS = 2
+
+
+def decide_language(en: int, fr: int, other: int, hint: str | None) -> str:
+    """Pick fr, en or other from a message's words of each language; the hint settles close calls.
+
+    `en` and `fr` count English and French stopwords and lexicon terms, `other` the words of whichever
+    language of `lexicon.OTHER_STOPWORDS` has the most: a message where that language outweighs both
+    English and French (with two words at least) is "other". Between English and French, the one with
+    more wins; a tie, or a difference of one when a hint is given, is settled by the hint ("other" for a
+    hint in another language, and without a hint).
+    """
+    if other >= OTHER_LANGUAGE_WORDS and other > max(en, fr):
+        return "other"
     hinted = (hint or "").lower()[:2]
-    hinted = hinted if hinted in counts else ("other" if hint else None)
-    if abs(counts["en"] - counts["fr"]) <= (1 if hinted else 0):
+    hinted = hinted if hinted in ("en", "fr") else ("other" if hint else None)
+    if abs(en - fr) <= (1 if hinted else 0):
         return hinted or "other"
-    return max(counts, key=lambda lang: counts[lang])
+    return "en" if en > fr else "fr"
+
+
+_ENDING_MARGIN = 3
+
+
+def language_word(token: str, lang: str) -> bool:
+    """Tell whether a normalised token counts as one of a language's words: a stopword of its list or,
+    for a language of `lexicon.OTHER_ENDINGS`, a longer word with one of its endings."""
+    if token in STOPWORD_LISTS[lang]:
+        return True
+    endings = lx.OTHER_ENDINGS.get(lang, ())
+    return any(len(token) >= len(e) + _ENDING_MARGIN and token.endswith(e) for e in endings)
+
+
+def _language(tokens: list[str], hits: Iterable[_Hit], hint: str | None) -> str:
+    """Pick the language from the message's stopwords and lexicon terms (`decide_language`)."""
+    counts = dict.fromkeys(STOPWORD_LISTS, 0)
+    for token in tokens:
+        for lang in STOPWORD_LISTS:
+            counts[lang] += language_word(token, lang)
+    for hit in hits:
+        if hit.lang in ("en", "fr"):
+            counts[hit.lang] += 1
+    other = max(counts[lang] for lang in lx.OTHER_STOPWORDS)
+    return decide_language(counts["en"], counts["fr"], other, hint)
 
 
 def _total(hits: list[_Hit]) -> float:

@@ -673,15 +673,23 @@ def test_the_batch_explanation_is_the_plain_one_message_at_a_time(held_out):
 
 def test_a_batch_counts_each_messages_stopwords_as_the_message_alone_would(held_out):
     from classifier import cues as cue_lexicon
-    from classifier.lexicon import STOPWORDS
 
     model, held = held_out
-    parsed = [learning.parse(e.text) for e in held[:200]] + [learning.parse("  ")]
+    texts = [e.text for e in held[:200]] + ["  ", "La aplicación no responde, ¿qué pasa?"]
+    parsed = [learning.parse(t) for t in texts]
     _, tokens = model._featurise(parsed)
     for message, counts in zip(parsed, tokens.stopwords, strict=True):
-        assert counts == {
-            lang: sum(t in STOPWORDS[lang] for t in message.tokens) for lang in cue_lexicon.LANGUAGES
+        each = {
+            lang: sum(baseline.language_word(t, lang) for t in message.tokens)
+            for lang in cue_lexicon.STOPWORD_LANGUAGES
         }
+        assert counts == (
+            each["en"],
+            each["fr"],
+            max(each[lang] for lang in cue_lexicon.STOPWORD_LANGUAGES[2:]),
+        )
+    # "la", "no", "que" and a word ending in -ción ("aplicacion"): Spanish has the most.
+    assert tokens.stopwords[-1][2] == 4
 
 
 def test_a_model_that_forgets_words_between_batches_decides_as_one_that_keeps_them(held_out):
@@ -729,3 +737,18 @@ def test_a_stems_owners_are_its_messages_distinct_words_with_it_in_the_order_the
     )
     owners = model._stem_owners(tokens, rows=np.array([0, 1]), features=np.array([column, column]))
     assert owners == {column: [second, first], model._width + column: [first]}
+
+
+def test_the_learned_model_tells_other_languages_as_the_lexicon_does(small_model: TrainedModel):
+    texts = [
+        "Hola, mi pedido no ha llegado todavía y nadie me responde",
+        "Hallo, meine Bestellung ist immer noch nicht angekommen",
+        "Mijn bestelling is nog steeds niet aangekomen",
+        "My flight from Los Angeles to El Paso was cancelled",
+        "Ciao la fibre, bonjour la 4G : toujours pas de connexion",
+    ]
+    decided = small_model.classify_many([Inbound(t, "x", "public") for t in texts])
+    assert [c.language for c in decided] == ["other", "other", "other", "en", "fr"]
+    assert [c.language for c in decided] == [
+        baseline.classify(t, channel="x", visibility="public").language for t in texts
+    ]

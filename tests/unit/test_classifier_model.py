@@ -254,6 +254,48 @@ def test_a_message_in_another_language_is_other_and_unsure():
     assert result.confidence <= 0.5
 
 
+# Messages in languages the classifier does not decide in, and English or French ones that carry a word
+# of those languages (a place, a name, a greeting): shared by the learned model's test.
+OTHER_LANGUAGE_MESSAGES = [
+    "Hola, mi pedido no ha llegado todavía y nadie me responde. ¿Qué pasa con el envío?",
+    "Hallo, meine Bestellung ist immer noch nicht angekommen. Können Sie mir helfen?",
+    "Ciao, il mio ordine non è ancora arrivato, potete aiutarmi?",
+    "Olá, a minha encomenda ainda não chegou e ninguém me responde",
+    "Mijn bestelling is nog steeds niet aangekomen, kunnen jullie helpen?",
+    "Nombre de fichero demasiado largo, la aplicación no responde",
+]
+MIXED_MESSAGES = [
+    ("en", "My flight from Los Angeles to El Paso was cancelled and nobody tells us why"),
+    ("en", "Gracias for the quick reply, you guys rock"),
+    ("en", "Die Hard is on tonight, thanks for the free movie channel"),
+    ("fr", "que se passe-t-il avec la box ce soir ?"),
+    ("fr", "de la merde ce service"),
+    ("fr", "Ciao la fibre, bonjour la 4G : toujours pas de connexion depuis hier"),
+]
+
+
+@pytest.mark.parametrize("text", OTHER_LANGUAGE_MESSAGES)
+def test_a_message_in_spanish_german_italian_portuguese_or_dutch_is_other(text: str):
+    assert public(text).language == "other"
+    # A hint in English or French does not outweigh a clear other language.
+    assert public(text, language_hint="fr").language == "other"
+
+
+@pytest.mark.parametrize(("language", "text"), MIXED_MESSAGES)
+def test_a_word_of_another_language_leaves_an_english_or_french_message_as_it_is(language: str, text: str):
+    assert public(text).language == language
+
+
+def test_a_word_shared_with_french_counts_for_both_and_tips_nothing():
+    # "de", "la", "que" are Spanish as much as French: alone they do not make a message Spanish.
+    assert public("de la que").language == "fr"
+    assert model.decide_language(0, 3, 3, None) == "fr"
+    assert model.decide_language(0, 3, 4, None) == "other"
+    # One word of another language is not enough ("el", "sie" can be names).
+    assert model.decide_language(0, 0, 1, "fr") == "fr"
+    assert model.decide_language(1, 0, 1, None) == "en"
+
+
 def test_the_language_hint_settles_an_ambiguous_text():
     assert private("ok 👍", language_hint="fr-FR").language == "fr"
     assert private("ok 👍", language_hint="en").language == "en"
