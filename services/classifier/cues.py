@@ -156,16 +156,17 @@ def stopwords_of(token: str) -> int:
     return sum(1 << k for k, lang in enumerate(STOPWORD_LANGUAGES) if baseline.language_word(token, lang))
 
 
-def language(words: tuple[int, int, int], cues: Iterable[Cue], hint: str | None) -> str:
+def language(words: tuple[int, int, int], cues: Iterable[Cue], hint: str | None) -> tuple[str, bool]:
     """Pick fr, en or other as the baseline does, from a message's English and French stopwords and the
-    most words of any other language (`stopwords_of`), and its lexicon terms."""
+    most words of any other language (`stopwords_of`), and its lexicon terms; say whether the message is
+    written in another language (`classifier.model.another_language`)."""
     en, fr, other = words
     for cue in cues:
         if cue.lang == "en":
             en += 1
         elif cue.lang == "fr":
             fr += 1
-    return baseline.decide_language(en, fr, other, hint)
+    return baseline.decide_language(en, fr, other, hint), baseline.another_language(en, fr, other)
 
 
 def priority(

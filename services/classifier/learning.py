@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from classifier import cues as cue_lexicon
 from classifier.examples import INTENTS_OF, Inbound
-from classifier.model import NORMALISATION, normalise, support_intent
+from classifier.model import NORMALISATION, OTHER_LANGUAGE_CONFIDENCE, normalise, support_intent
 from switchboard.contract import Classification, trusted
 
 FAMILY = "tfidf-lr"
@@ -359,6 +359,10 @@ class TrainedModel:
             if intent == "complaint":
                 intent = _narrower_topic(message.cues)
             row = slice(bounds[i], bounds[i + 1])
+            language, foreign = cue_lexicon.language(stopwords[i], message.cues, item.language_hint)
+            if foreign:
+                # Its words were learned in English and French: the category is a guess.
+                confidence = min(confidence, OTHER_LANGUAGE_CONFIDENCE)
             # Every value is one of the heads' own labels or a bounded number: no second validation.
             results.append(
                 trusted(
@@ -366,7 +370,7 @@ class TrainedModel:
                     category=category,
                     intent=intent,
                     is_complaint=is_complaint,
-                    language=cue_lexicon.language(stopwords[i], message.cues, item.language_hint),
+                    language=language,
                     sentiment=sentiment,
                     sentiment_score=round(score, 4),
                     priority=cue_lexicon.priority(

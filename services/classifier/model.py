@@ -360,16 +360,28 @@ STOPWORD_LISTS: dict[str, frozenset[str]] = {**lx.STOPWORDS, **lx.OTHER_STOPWORD
 OTHER_LANGUAGE_WORDS = 2
 
 
+# The most confidence a decision on a message written in another language may carry: the model learned
+# its words in English and French, so its category there is a guess, and a guess goes to review (the
+# shipped rules' `review_below_confidence` is 0.55).
+OTHER_LANGUAGE_CONFIDENCE = 0.5
+
+
+def another_language(en: int, fr: int, other: int) -> bool:
+    """Tell whether a message is written in another language: one of `lexicon.OTHER_STOPWORDS`'s has two
+    words or more in it and more than English and French have."""
+    return other >= OTHER_LANGUAGE_WORDS and other > max(en, fr)
+
+
 def decide_language(en: int, fr: int, other: int, hint: str | None) -> str:
     """Pick fr, en or other from a message's words of each language; the hint settles close calls.
 
     `en` and `fr` count English and French stopwords and lexicon terms, `other` the words of whichever
-    language of `lexicon.OTHER_STOPWORDS` has the most: a message where that language outweighs both
-    English and French (with two words at least) is "other". Between English and French, the one with
-    more wins; a tie, or a difference of one when a hint is given, is settled by the hint ("other" for a
-    hint in another language, and without a hint).
+    language of `lexicon.OTHER_STOPWORDS` has the most: a message written in another language
+    (`another_language`) is "other". Between English and French, the one with more wins; a tie, or a
+    difference of one when a hint is given, is settled by the hint ("other" for a hint in another
+    language, and without a hint).
     """
-    if other >= OTHER_LANGUAGE_WORDS and other > max(en, fr):
+    if another_language(en, fr, other):
         return "other"
     hinted = (hint or "").lower()[:2]
     hinted = hinted if hinted in ("en", "fr") else ("other" if hint else None)
@@ -390,8 +402,9 @@ def language_word(token: str, lang: str) -> bool:
     return any(len(token) >= len(e) + _ENDING_MARGIN and token.endswith(e) for e in endings)
 
 
-def _language(tokens: list[str], hits: Iterable[_Hit], hint: str | None) -> str:
-    """Pick the language from the message's stopwords and lexicon terms (`decide_language`)."""
+def _language(tokens: list[str], hits: Iterable[_Hit], hint: str | None) -> tuple[str, bool]:
+    """Pick the language from the message's stopwords and lexicon terms (`decide_language`); say whether
+    it is written in another language (`another_language`)."""
     counts = dict.fromkeys(STOPWORD_LISTS, 0)
     for token in tokens:
         for lang in STOPWORD_LISTS:
@@ -399,8 +412,8 @@ def _language(tokens: list[str], hits: Iterable[_Hit], hint: str | None) -> str:
     for hit in hits:
         if hit.lang in ("en", "fr"):
             counts[hit.lang] += 1
-    other = max(counts[lang] for lang in lx.OTHER_STOPWORDS)
-    return decide_language(counts["en"], counts["fr"], other, hint)
+    words = counts["en"], counts["fr"], max(counts[lang] for lang in lx.OTHER_STOPWORDS)
+    return decide_language(*words, hint), another_language(*words)
 
 
 def _total(hits: list[_Hit]) -> float:
@@ -515,16 +528,18 @@ def classify(
     )
     evidence = [h for table, hits in found.items() if table not in ("sentiment", "private") for h in hits]
     all_hits = [h for hits in found.values() for h in hits]
+    language, foreign = _language(tokens, all_hits, language_hint)
+    confidence = min(MAX_CONFIDENCE, 1 / (1 + math.exp(-CONFIDENCE_SLOPE * abs(margin))))
     return Classification(
         category=category,
         intent=intent,
         is_complaint=is_complaint,
-        language=_language(tokens, all_hits, language_hint),
+        language=language,
         sentiment=sentiment,
         sentiment_score=round(tone.score, 4),
         priority=priority,
         reply_privately=bool(found["private"]),
-        confidence=round(min(MAX_CONFIDENCE, 1 / (1 + math.exp(-CONFIDENCE_SLOPE * abs(margin)))), 4),
+        confidence=round(min(confidence, OTHER_LANGUAGE_CONFIDENCE) if foreign else confidence, 4),
         model_version=MODEL_VERSION,
         explanation=_explanation([*evidence, *tone.hits]),
     )

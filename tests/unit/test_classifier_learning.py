@@ -739,7 +739,9 @@ def test_a_stems_owners_are_its_messages_distinct_words_with_it_in_the_order_the
     assert owners == {column: [second, first], model._width + column: [first]}
 
 
-def test_the_learned_model_tells_other_languages_as_the_lexicon_does(small_model: TrainedModel):
+def test_the_learned_model_tells_other_languages_as_the_lexicon_does_and_is_unsure_of_them(
+    small_model: TrainedModel,
+):
     texts = [
         "Hola, mi pedido no ha llegado todavía y nadie me responde",
         "Hallo, meine Bestellung ist immer noch nicht angekommen",
@@ -749,6 +751,8 @@ def test_the_learned_model_tells_other_languages_as_the_lexicon_does(small_model
     ]
     decided = small_model.classify_many([Inbound(t, "x", "public") for t in texts])
     assert [c.language for c in decided] == ["other", "other", "other", "en", "fr"]
+    # A category decided on words of another language is a guess: unsure, for review.
+    assert all(c.confidence <= baseline.OTHER_LANGUAGE_CONFIDENCE for c in decided[:3])
     assert [c.language for c in decided] == [
         baseline.classify(t, channel="x", visibility="public").language for t in texts
     ]

@@ -275,10 +275,22 @@ MIXED_MESSAGES = [
 
 
 @pytest.mark.parametrize("text", OTHER_LANGUAGE_MESSAGES)
-def test_a_message_in_spanish_german_italian_portuguese_or_dutch_is_other(text: str):
-    assert public(text).language == "other"
+def test_a_message_in_spanish_german_italian_portuguese_or_dutch_is_other_and_unsure(text: str):
+    result = public(text)
+    assert result.language == "other"
+    # Its category is a guess from English and French words: unsure, so the router sends it to review.
+    assert result.confidence <= model.OTHER_LANGUAGE_CONFIDENCE
     # A hint in English or French does not outweigh a clear other language.
     assert public(text, language_hint="fr").language == "other"
+
+
+def test_a_message_too_short_to_tell_its_language_keeps_its_confidence():
+    # "other" for want of words is not another language: a clear praise stays sure of itself.
+    result = public("Merci 😍😍😍 au top")
+    assert result.language == "fr"
+    bare = public("😍😍😍🔥🔥")
+    assert bare.language == "other"
+    assert bare.confidence > model.OTHER_LANGUAGE_CONFIDENCE
 
 
 @pytest.mark.parametrize(("language", "text"), MIXED_MESSAGES)

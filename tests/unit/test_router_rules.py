@@ -621,3 +621,20 @@ def test_the_shipped_rules_route_typical_french_and_english_messages(message, no
     decision = load_rules(SHIPPED_RULES).decide(message, now)
 
     assert (decision.rule, decision.queue, decision.skill_group, decision.priority, decision.tags) == expected
+
+
+def test_a_message_in_another_language_goes_to_review_unless_a_desk_for_them_takes_it():
+    from classifier import model as lexicon
+
+    text = "Hola, mi pedido no ha llegado todavía y nadie me responde"
+    classification = lexicon.classify(text, channel="x", visibility="public")
+    message = ClassifiedMessage(message=make(text).message, classification=classification)
+    assert classification.language == "other"
+
+    assert load_rules(SHIPPED_RULES).decide(message, NOON).queue == Queue.REVIEW
+    desk = ruleset(
+        "  - {name: other-languages, when: {language: other}, applies_to_unsure: true,"
+        " queue: customer-service, skill_group: other-languages}\n"
+    )
+    decision = desk.decide(message, NOON)
+    assert (decision.rule, decision.queue) == ("other-languages", Queue.CUSTOMER_SERVICE)
