@@ -54,6 +54,14 @@ EXPLANATION_SIZE = 5
 # Only the strongest features are turned back into words; the rest barely move the ranking.
 EXPLAINED_FEATURES = 12
 TOKEN_CACHE = 50_000
+# What the word table keeps of each word (`TrainedModel._columns_of`).
+WORD_FACTS = 4
+# A message of UNREAD_WORDS words or more of which UNREAD_SHARE or more are words the model never learned
+# (in a language it was not trained on, or a script it has no word of) is decided from the few it
+# knows: unsure, like a message in another language (`OTHER_LANGUAGE_CONFIDENCE`). @mentions and tokens
+# without a letter are not counted. On real messages to brands that is 0 to 0.3% of them.
+UNREAD_SHARE = 0.7
+UNREAD_WORDS = 3
 
 
 def recipe_hash() -> str:
@@ -128,6 +136,8 @@ class Tokens:
     # Per message, its English and French stopwords and the most words of any other language
     # (`cue_lexicon.stopwords_of`, `cue_lexicon.language`).
     stopwords: list[tuple[int, int, int]]
+    # Per message, whether too many of its words are unknown to the model (UNREAD_SHARE).
+    unread: list[bool]
 
 
 class WordTable(dict):
@@ -246,7 +256,7 @@ class TrainedModel:
         # More than every column: a (row, column) pair as one number, row * _width + column.
         self._width = self._offsets[2] + len(cue_lexicon.TABLES)
         # Words repeat from message to message, so their columns are worth remembering.
-        self._words = WordTable(self._columns_of, 3, TOKEN_CACHE)
+        self._words = WordTable(self._columns_of, WORD_FACTS, TOKEN_CACHE)
         self._pair_keys, self._pair_columns = _pair_table(self._vocab[0])
         self._names = [
             *(term for v in self._vocab for term in terms_by_column(v)),
@@ -339,7 +349,7 @@ class TrainedModel:
         tone_score = np.clip(p["sentiment"][:, self._positive] - p["sentiment"][:, self._negative], -1.0, 1.0)
         pushes, rows, features, bounds = self._strongest(matrix, best)
         owners = self._stem_owners(tokens, rows, features)
-        stopwords = tokens.stopwords
+        stopwords, unread = tokens.stopwords, tokens.unread
         pushes, features, bounds = pushes.tolist(), features.tolist(), bounds.tolist()
         # Python lists, not arrays, for the loop below: reading a NumPy array one item at a time is slow.
         labels = zip(
@@ -360,8 +370,8 @@ class TrainedModel:
                 intent = _narrower_topic(message.cues)
             row = slice(bounds[i], bounds[i + 1])
             language, foreign = cue_lexicon.language(stopwords[i], message.cues, item.language_hint)
-            if foreign:
-                # Its words were learned in English and French: the category is a guess.
+            if foreign or unread[i]:
+                # Written in another language, or in words the model never learned: a guess.
                 confidence = min(confidence, OTHER_LANGUAGE_CONFIDENCE)
             # Every value is one of the heads' own labels or a bounded number: no second validation.
             results.append(
@@ -507,17 +517,24 @@ class TrainedModel:
         by_message = list(
             zip(per_language[0].tolist(), per_language[1].tolist(), others.tolist(), strict=True)
         )
-        return counts, Tokens(tokens, token_rows, stem, by_message)
+        # Words counted for UNREAD_SHARE, and those of them the model has a column of.
+        counted = found[:, 3]
+        words = np.bincount(token_rows, weights=counted, minlength=len(parsed))
+        known = np.bincount(token_rows, weights=counted * has_own, minlength=len(parsed))
+        unread = (words >= UNREAD_WORDS) & (words - known >= UNREAD_SHARE * words)
+        return counts, Tokens(tokens, token_rows, stem, by_message, unread.tolist())
 
-    def _columns_of(self, token: str) -> tuple[int, int, int]:
-        """Return a word's own column, its stem's (after the word block), -1 for one it lacks, and the
-        languages it is a stopword of (`cue_lexicon.stopwords_of`).
+    def _columns_of(self, token: str) -> tuple[int, int, int, int]:
+        """Return a word's own column, its stem's (after the word block), -1 for one it lacks, the
+        languages it is a stopword of (`cue_lexicon.stopwords_of`), and 1 if it counts as a word for
+        UNREAD_SHARE (it holds a letter and is no @mention), else 0.
 
         A word has one stem at most (`prefixes` of one word).
         """
         stems = [self._vocab[1].get(g) for g in prefixes(token)]
         stem = stems[0] + self._offsets[1] if stems and stems[0] is not None else -1
-        return self._vocab[0].get(token, -1), stem, cue_lexicon.stopwords_of(token)
+        counted = int(token[0] != "@" and any(c.isalpha() for c in token))
+        return self._vocab[0].get(token, -1), stem, cue_lexicon.stopwords_of(token), counted
 
     def _probabilities(self, scores: np.ndarray, head: str) -> np.ndarray:
         """Turn a head's raw scores (one row per message) into probabilities, as scikit-learn does."""

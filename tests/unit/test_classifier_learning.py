@@ -613,7 +613,8 @@ def test_a_message_the_complaint_head_calls_a_complaint_is_support(monkeypatch: 
     model = train(small_examples(), seed=0, holdout=0)
     model._bias[model._columns["category"]] = -50.0  # the support logit: marketing, p(support) ~ 0
     model._bias[model._columns["is_complaint"]] = 50.0  # the complaint logit: complaint, p ~ 1
-    item = [Inbound("whatever the words say", "x", "public")]
+    # Words the model knows (a message of words it never learned would be unsure: UNREAD_SHARE).
+    item = [Inbound(SMALL[0][1], "x", "public")]
     (decided,) = model.classify_many(item)
     assert (decided.category, decided.is_complaint, decided.confidence) == ("support", True, 1.0)
     assert decided.intent in INTENTS_OF["support"]
@@ -698,7 +699,7 @@ def test_a_model_that_forgets_words_between_batches_decides_as_one_that_keeps_th
     model, held = held_out
     forgetful = dataclasses.replace(model)
     # Eight words: every batch overflows it (it grows while read) and the next one starts afresh.
-    forgetful._words = learning.WordTable(forgetful._columns_of, 3, 8)
+    forgetful._words = learning.WordTable(forgetful._columns_of, learning.WORD_FACTS, 8)
     items = [Inbound.of(e) for e in held[:300]]
     for start in range(0, len(items), 50):
         batch = items[start : start + 50]
@@ -733,7 +734,8 @@ def test_a_stems_owners_are_its_messages_distinct_words_with_it_in_the_order_the
         words,
         rows=np.array([0, 0, 0, 0, 1, 1]),
         stems=np.array([column, -1, column, column, column, -1]),
-        stopwords=[{}, {}],
+        stopwords=[(0, 0, 0), (0, 0, 0)],
+        unread=[False, False],
     )
     owners = model._stem_owners(tokens, rows=np.array([0, 1]), features=np.array([column, column]))
     assert owners == {column: [second, first], model._width + column: [first]}
@@ -753,6 +755,26 @@ def test_the_learned_model_tells_other_languages_as_the_lexicon_does_and_is_unsu
     assert [c.language for c in decided] == ["other", "other", "other", "en", "fr"]
     # A category decided on words of another language is a guess: unsure, for review.
     assert all(c.confidence <= baseline.OTHER_LANGUAGE_CONFIDENCE for c in decided[:3])
+
+
+def test_a_message_of_words_the_model_never_learned_is_unsure(held_out):
+    model, _ = held_out
+    texts = [
+        # No stopword list knows Polish or Arabic: the model knows none of their words.
+        "Dzień dobry, moje zamówienie jeszcze nie dotarło, proszę o pomoc",
+        "مرحبا، طلبي لم يصل بعد وأريد استرداد أموالي",
+        # Known words, and unknown ones below the share: as decided.
+        "Mon colis n'est toujours pas arrivé, Zbigniew Kowalczyk",
+    ]
+    items = [Inbound(t, "x", "public") for t in texts]
+    decided = model.classify_many(items)
+    _, tokens = model._featurise([learning.parse(t) for t in texts])
+    assert tokens.unread == [True, True, False]
+    assert all(c.confidence <= baseline.OTHER_LANGUAGE_CONFIDENCE for c in decided[:2])
+    assert decided[2].confidence > baseline.OTHER_LANGUAGE_CONFIDENCE
+    # @mentions and numbers are not words it should have known.
+    _, tokens = model._featurise([learning.parse("@zzqx @yyqx @xxqx 123456 colis pas arrivé")])
+    assert tokens.unread == [False]
     assert [c.language for c in decided] == [
         baseline.classify(t, channel="x", visibility="public").language for t in texts
     ]
