@@ -358,8 +358,8 @@ STOPWORD_LISTS: dict[str, frozenset[str]] = {**lx.STOPWORDS, **lx.OTHER_STOPWORD
 # The fewest of its words a language without a model needs, beyond English and French, to make a message
 # "other": one word ("el", "sie") can be a name in an English or French message.
 OTHER_LANGUAGE_WORDS = 2
-
-
+# How much longer than an ending of `lexicon.OTHER_ENDINGS` a word must be to count ("cion" alone no).
+_ENDING_MARGIN = 3
 # The most confidence a decision on a message written in another language may carry: the model learned
 # its words in English and French, so its category there is a guess, and a guess goes to review (the
 # shipped rules' `review_below_confidence` is 0.55).
@@ -390,9 +390,6 @@ def decide_language(en: int, fr: int, other: int, hint: str | None) -> str:
     return "en" if en > fr else "fr"
 
 
-_ENDING_MARGIN = 3
-
-
 def language_word(token: str, lang: str) -> bool:
     """Tell whether a normalised token counts as one of a language's words: a stopword of its list or,
     for a language of `lexicon.OTHER_ENDINGS`, a longer word with one of its endings."""
@@ -402,13 +399,21 @@ def language_word(token: str, lang: str) -> bool:
     return any(len(token) >= len(e) + _ENDING_MARGIN and token.endswith(e) for e in endings)
 
 
+def _languages_of(token: str) -> tuple[str, ...]:
+    return tuple(lang for lang in STOPWORD_LISTS if language_word(token, lang))
+
+
+# The languages each word counts for, worked out once per word (most count for none).
+_LANGUAGES_OF = Memo(_languages_of, TOKEN_CACHE)
+
+
 def _language(tokens: list[str], hits: Iterable[_Hit], hint: str | None) -> tuple[str, bool]:
     """Pick the language from the message's stopwords and lexicon terms (`decide_language`); say whether
     it is written in another language (`another_language`)."""
     counts = dict.fromkeys(STOPWORD_LISTS, 0)
     for token in tokens:
-        for lang in STOPWORD_LISTS:
-            counts[lang] += language_word(token, lang)
+        for lang in _LANGUAGES_OF[token]:
+            counts[lang] += 1
     for hit in hits:
         if hit.lang in ("en", "fr"):
             counts[hit.lang] += 1
