@@ -103,6 +103,11 @@ def decide_alone(items: list[realdata.Labelled]) -> list[str]:
     return decided
 
 
+def marketing_found(gold: list[str], decided: list[str]) -> int:
+    """Return how many marketing messages were decided marketing."""
+    return sum(g == d == "marketing" for g, d in zip(gold, decided, strict=True))
+
+
 def paired(gold: list[str], after: list[str], before: list[str]) -> str:
     """Return messages gained and lost by `after` against `before`, and McNemar's exact p."""
     counted = evaluation.paired(gold, after, before, ("after", "before"))
@@ -123,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.language}: {len(items)} messages ({marketing} marketing), {FOLDS} folds", flush=True)
     if args.alone:
         alone = decide_alone(items)
-        found = sum(g == a == "marketing" for g, a in zip(gold, alone, strict=True))
+        found = marketing_found(gold, alone)
         print(f"own labels alone: {macro_f1(gold, alone):.3f} (marketing found {found} of {marketing})")
         return 0
     start = time.monotonic()
@@ -134,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.sizes:
             start = time.monotonic()
             after = runs[weight, size] = decide(items, args.language, size, weight)
-            found = sum(g == a == "marketing" for g, a in zip(gold, after, strict=True))
+            found = marketing_found(gold, after)
             lighter = [w for w in args.weights if w < weight and (w, size) in runs]
             against = (
                 f"; against weight {lighter[-1]}: {paired(gold, after, runs[lighter[-1], size])}"

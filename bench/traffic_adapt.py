@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from classifier_eval import inbound, macro_f1
-from own_labels_folds import FOLDS, POOLS, fold_of, paired, pool
+from own_labels_folds import FOLDS, POOLS, fold_of, marketing_found, paired, pool
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     for variant in args.variants:
         start = time.monotonic()
         after, sizes = decide(items, variant)
-        found = sum(g == a == "marketing" for g, a in zip(gold, after, strict=True))
+        found = marketing_found(gold, after)
         print(
             f"{variant}: {macro_f1(gold, after):.3f} ({paired(gold, after, before)}; marketing found "
             f"{found} of {marketing}; vocabulary {min(sizes)}-{max(sizes)}; "
