@@ -58,8 +58,9 @@ TOKEN_CACHE = 50_000
 WORD_FACTS = 4
 # A message of UNREAD_WORDS words or more of which UNREAD_SHARE or more are words the model never learned
 # (in a language it was not trained on, or a script it has no word of) is decided from the few it
-# knows: unsure, like a message in another language (`OTHER_LANGUAGE_CONFIDENCE`). @mentions and tokens
-# without a letter are not counted. On real messages to brands that is 0 to 0.3% of them.
+# knows: unsure, like a message in another language (`OTHER_LANGUAGE_CONFIDENCE`). @mentions, hashtags
+# (their word is counted) and tokens without a letter are not. On real messages to brands that is 0 to
+# 0.3% of them.
 UNREAD_SHARE = 0.7
 UNREAD_WORDS = 3
 
@@ -527,13 +528,14 @@ class TrainedModel:
     def _columns_of(self, token: str) -> tuple[int, int, int, int]:
         """Return a word's own column, its stem's (after the word block), -1 for one it lacks, the
         languages it is a stopword of (`cue_lexicon.stopwords_of`), and 1 if it counts as a word for
-        UNREAD_SHARE (it holds a letter and is no @mention), else 0.
+        UNREAD_SHARE (it holds a letter and is no @mention or hashtag), else 0.
 
         A word has one stem at most (`prefixes` of one word).
         """
         stems = [self._vocab[1].get(g) for g in prefixes(token)]
         stem = stems[0] + self._offsets[1] if stems and stems[0] is not None else -1
-        counted = int(token[0] != "@" and any(c.isalpha() for c in token))
+        # A hashtag's word is a token of its own beside it ("#panne", "panne"): counted once, as the word.
+        counted = int(token[0] not in "@#" and any(c.isalpha() for c in token))
         return self._vocab[0].get(token, -1), stem, cue_lexicon.stopwords_of(token), counted
 
     def _probabilities(self, scores: np.ndarray, head: str) -> np.ndarray:

@@ -755,6 +755,9 @@ def test_the_learned_model_tells_other_languages_as_the_lexicon_does_and_is_unsu
     assert [c.language for c in decided] == ["other", "other", "other", "en", "fr"]
     # A category decided on words of another language is a guess: unsure, for review.
     assert all(c.confidence <= baseline.OTHER_LANGUAGE_CONFIDENCE for c in decided[:3])
+    assert [c.language for c in decided] == [
+        baseline.classify(t, channel="x", visibility="public").language for t in texts
+    ]
 
 
 def test_a_message_of_words_the_model_never_learned_is_unsure(held_out):
@@ -772,9 +775,7 @@ def test_a_message_of_words_the_model_never_learned_is_unsure(held_out):
     assert tokens.unread == [True, True, False]
     assert all(c.confidence <= baseline.OTHER_LANGUAGE_CONFIDENCE for c in decided[:2])
     assert decided[2].confidence > baseline.OTHER_LANGUAGE_CONFIDENCE
-    # @mentions and numbers are not words it should have known.
-    _, tokens = model._featurise([learning.parse("@zzqx @yyqx @xxqx 123456 colis pas arrivé")])
-    assert tokens.unread == [False]
-    assert [c.language for c in decided] == [
-        baseline.classify(t, channel="x", visibility="public").language for t in texts
-    ]
+    # @mentions and numbers are not words it should have known; a hashtag's word counts once.
+    texts = ["@zzqx @yyqx @xxqx 123456 colis pas arrivé", "#zzqx #yyqx #xxqx #wwqx colis pas arrivé"]
+    _, tokens = model._featurise([learning.parse(t) for t in texts])
+    assert tokens.unread == [False, False]
