@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from scipy.stats import binomtest
@@ -77,6 +77,9 @@ class Report:
     heads: dict[str, HeadReport]
     ece: float
     bins: list[Bin]
+    # The category head on each labelled language's examples alone, when there are two languages or more
+    # (the targets are per language; a figure over both hides the weaker one).
+    by_language: dict[str, HeadReport] = field(default_factory=dict)
 
 
 def _label(value: object) -> str:
@@ -141,7 +144,18 @@ def score(examples: Sequence[Example], predicted: Sequence[Classification], mode
         [p.confidence for p in predicted],
         [p.category == e.category for e, p in zip(examples, predicted, strict=True)],
     )
-    return Report(model_version, len(examples), heads, ece, bins)
+    languages: dict[str, list[tuple[str, str]]] = {}
+    for e, p in zip(examples, predicted, strict=True):
+        languages.setdefault(e.language, []).append((e.category, p.category))
+    by_language = (
+        {
+            lang: _head("category", [g for g, _ in pairs], [d for _, d in pairs])
+            for lang, pairs in sorted(languages.items())
+        }
+        if len(languages) > 1
+        else {}
+    )
+    return Report(model_version, len(examples), heads, ece, bins, by_language)
 
 
 def evaluate(model: Classifier, examples: Sequence[Example]) -> Report:
@@ -246,6 +260,15 @@ def render(report: Report) -> str:
         lines.append(f"  {'':<{width}} {' '.join(f'{s:>6}' for s in short)}")
         for label, row in zip(r.labels, r.confusion, strict=True):
             lines.append(f"  {label:<{width}} {' '.join(f'{n:6d}' for n in row)}")
+        lines.append("")
+    if report.by_language:
+        lines.append("category by the labelled language:")
+        for lang, r in report.by_language.items():
+            scored = sum(c.support for c in r.classes)
+            f1 = ", ".join(f"{c.label} {c.f1:.3f}" for c in r.classes)
+            lines.append(
+                f"  {lang}: {scored} messages, accuracy {r.accuracy:.3f}, macro-F1 {r.macro_f1:.3f} (F1 {f1})"
+            )
         lines.append("")
     lines.append(f"category calibration: expected calibration error {report.ece:.3f}")
     lines.append("  confidence   count  mean conf.  accuracy")

@@ -571,6 +571,35 @@ def test_report_numbers_match_a_hand_computed_example():
     text = evaluation.render(report)
     assert "category: accuracy 0.600, macro-F1 0.583" in text
     assert "expected calibration error 0.330" in text
+    # One language: no per-language lines (they would repeat the overall figure).
+    assert report.by_language == {}
+    assert "by the labelled language" not in text
+
+
+def test_the_category_is_also_scored_per_labelled_language():
+    gold = [
+        labelled("support", "delivery").model_copy(update={"language": "fr"}),
+        labelled("marketing", "praise").model_copy(update={"language": "fr"}),
+        labelled("support", "delivery"),
+        labelled("marketing", "praise"),
+        labelled("marketing", "praise"),
+    ]
+    predicted = [
+        decision("support", "delivery", 0.9),
+        decision("marketing", "praise", 0.9),
+        decision("support", "delivery", 0.9),
+        decision("support", "delivery", 0.9),
+        decision("marketing", "praise", 0.9),
+    ]
+    report = evaluation.evaluate(Fixed(predicted), gold)
+    assert list(report.by_language) == ["en", "fr"]
+    assert report.by_language["fr"].macro_f1 == 1.0
+    english = report.by_language["en"]
+    assert english.accuracy == pytest.approx(2 / 3)
+    assert english.macro_f1 == pytest.approx((2 / 3 + 2 / 3) / 2)
+    text = evaluation.render(report)
+    assert "  en: 3 messages, accuracy 0.667, macro-F1 0.667 (F1 support 0.667, marketing 0.667)" in text
+    assert "  fr: 2 messages, accuracy 1.000, macro-F1 1.000" in text
 
 
 def test_complaint_yields_to_a_topic_the_cues_name_clearly():
