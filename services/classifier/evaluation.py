@@ -188,12 +188,30 @@ def compare(candidate: Classifier, current: Classifier, examples: Sequence[Examp
     Two macro-F1 figures on a few hundred messages differ by a point or two by chance; the messages on
     which the models disagree say whether the difference is more than that.
     """
+    return compare_by_language(candidate, current, examples)[0]
+
+
+def compare_by_language(
+    candidate: Classifier, current: Classifier, examples: Sequence[Example]
+) -> tuple[Paired, dict[str, Paired]]:
+    """Compare as `compare` does, and on each labelled language's examples alone when there are two
+    languages or more (a gain in one can hide a loss in the other)."""
     items = [Inbound.of(e) for e in examples]
     new, old = candidate.classify_many(items), current.classify_many(items)
     versions = (new[0].model_version, old[0].model_version) if examples else ("", "")
-    return paired(
-        [e.category for e in examples], [p.category for p in new], [p.category for p in old], versions
-    )
+    rows = [
+        (e.language, e.category, n.category, o.category) for e, n, o in zip(examples, new, old, strict=True)
+    ]
+    overall = paired([r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows], versions)
+    languages = sorted({r[0] for r in rows})
+    by_language = {}
+    if len(languages) > 1:
+        for lang in languages:
+            mine = [r for r in rows if r[0] == lang]
+            by_language[lang] = paired(
+                [r[1] for r in mine], [r[2] for r in mine], [r[3] for r in mine], versions
+            )
+    return overall, by_language
 
 
 def paired(gold: Sequence, new: Sequence, old: Sequence, versions: tuple[str, str]) -> Paired:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from classifier import behaviour, evaluation
 from classifier.evaluation import Classifier, Paired
@@ -49,6 +49,8 @@ class Retrained:
     # The own labelled lines (a random sample of the traffic, labelled) decided by candidates that had
     # not seen them, against the model in force: unbiased, unlike corrections (None without them).
     own_checked: Paired | None = None
+    # The labelled sample's comparison on each language alone, when it holds two or more.
+    sampled_by_language: dict[str, Paired] = field(default_factory=dict)
 
 
 def folds_of(examples: Sequence[Example], folds: int, seed: int) -> list[int]:
@@ -137,7 +139,8 @@ def retrain(
     and better when there are no corrections; when its behaviour checks stay within the shipped model's
     limits (or within half of them of the model in force's); when the new lines do not cost the corpus's
     held-out lines significantly; and, given a labelled sample, when it is not significantly worse there
-    (McNemar's exact test, p < 0.05, for each comparison).
+    (McNemar's exact test, p < 0.05, for each comparison), in all and, when the sample holds two
+    languages or more, in each.
     """
     if not corrections and not own:
         raise ValueError("no corrections and no own labelled lines to retrain with")
@@ -156,7 +159,9 @@ def retrain(
     # would flatter it there.
     seen = {c.text for c in [*corrections, *own]}
     unseen = [e for e in sample if e.text not in seen]
-    sampled = evaluation.compare(candidate, current, unseen) if unseen else None
+    sampled, sampled_by_language = (
+        evaluation.compare_by_language(candidate, current, unseen) if unseen else (None, {})
+    )
     # `train` ran the candidate's behaviour checks already; only the model in force's are left to run.
     checks = {
         "candidate": candidate.evaluation["behaviour"],
@@ -192,14 +197,28 @@ def retrain(
             f"answers for {corpus_checked.only_candidate_right} (p = {corpus_checked.p_value:.3f}): some "
             "may contradict the labelling guide"
         )
-    if sampled is not None and _worse(sampled):
-        reasons.append(
-            f"worse on the labelled sample: {sampled.only_candidate_right} messages right that the model in "
-            f"force got wrong, {sampled.only_current_right} the other way (p = {sampled.p_value:.3f})"
-        )
+    for where, compared in (
+        ("", sampled),
+        *((f"'s {lang} messages", p) for lang, p in sampled_by_language.items()),
+    ):
+        if compared is not None and _worse(compared):
+            reasons.append(
+                f"worse on the labelled sample{where}: {compared.only_candidate_right} messages right that "
+                f"the model in force got wrong, {compared.only_current_right} the other way "
+                f"(p = {compared.p_value:.3f})"
+            )
     left_out = len(sample) - len(unseen)
     return Retrained(
-        candidate, checked, corpus_checked, sampled, left_out, checks, not reasons, reasons, own_checked
+        candidate,
+        checked,
+        corpus_checked,
+        sampled,
+        left_out,
+        checks,
+        not reasons,
+        reasons,
+        own_checked,
+        sampled_by_language,
     )
 
 
@@ -232,6 +251,12 @@ def render(retrained: Retrained) -> str:
             "On the labelled sample of your traffic:",
             "  " + evaluation.render_paired(retrained.sampled).replace("\n", "\n  "),
         ]
+        for lang, compared in retrained.sampled_by_language.items():
+            lines.append(
+                f"  {lang} alone: {compared.size} messages, macro-F1 candidate {compared.macro_f1[0]:.3f}, "
+                f"current {compared.macro_f1[1]:.3f}; {compared.only_candidate_right} right only for the "
+                f"candidate, {compared.only_current_right} only for the current (p = {compared.p_value:.3f})"
+            )
     else:
         lines.append(
             "No labelled sample (--sample) left to compare: what the candidate changes on the rest of your "

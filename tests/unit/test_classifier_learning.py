@@ -576,6 +576,21 @@ def test_report_numbers_match_a_hand_computed_example():
     assert "by the labelled language" not in text
 
 
+def test_two_models_are_also_compared_per_labelled_language():
+    gold = [
+        labelled("support", "delivery").model_copy(update={"language": "fr"}),
+        labelled("support", "delivery"),
+    ]
+    candidate = Fixed([decision("support", "delivery", 0.9), decision("marketing", "praise", 0.9)])
+    current = Fixed([decision("marketing", "praise", 0.9), decision("support", "delivery", 0.9)])
+    overall, by_language = evaluation.compare_by_language(candidate, current, gold)
+    assert (overall.only_candidate_right, overall.only_current_right) == (1, 1)
+    assert (by_language["fr"].only_candidate_right, by_language["fr"].only_current_right) == (1, 0)
+    assert (by_language["en"].only_candidate_right, by_language["en"].only_current_right) == (0, 1)
+    # One language: nothing per language.
+    assert evaluation.compare_by_language(candidate, current, [gold[1], gold[1]])[1] == {}
+
+
 def test_the_category_is_also_scored_per_labelled_language():
     gold = [
         labelled("support", "delivery").model_copy(update={"language": "fr"}),

@@ -334,3 +334,21 @@ def test_retraining_with_neither_corrections_nor_own_lines_is_refused(
         "cannot retrain: no corrections and no own labelled lines to retrain with" in capsys.readouterr().err
     )
     assert not (tmp_path / "c").exists()
+
+
+def test_a_loss_in_one_language_of_the_sample_is_named_even_beside_the_other(
+    corpus: list[Example], current: TrainedModel
+):
+    # French praise moved to customer service; the sample: English lines and French marketing lines.
+    unseen = [e for k, e in enumerate(read_examples(corpus_files())) if k % 10]
+    french = [e for e in unseen if e.category == "marketing" and e.language == "fr"]
+    contradicting = [
+        Example(text=e.text, channel="x", language="fr", category="support") for e in french[::20][:300]
+    ]
+    sample = [e for e in unseen[1::40] if e.language == "en"][:150] + french[1::20][:60]
+    retrained = retrain(corpus, contradicting, current, sample, folds=3)
+    assert set(retrained.sampled_by_language) == {"en", "fr"}
+    fr = retrained.sampled_by_language["fr"]
+    assert fr.size == 60 and fr.only_current_right > fr.only_candidate_right and fr.p_value < 0.05
+    assert any("labelled sample's fr messages" in r for r in retrained.reasons)
+    assert "  fr alone: 60 messages" in render(retrained)
