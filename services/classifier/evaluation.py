@@ -144,18 +144,20 @@ def score(examples: Sequence[Example], predicted: Sequence[Classification], mode
         [p.confidence for p in predicted],
         [p.category == e.category for e, p in zip(examples, predicted, strict=True)],
     )
-    languages: dict[str, list[tuple[str, str]]] = {}
-    for e, p in zip(examples, predicted, strict=True):
-        languages.setdefault(e.language, []).append((e.category, p.category))
-    by_language = (
-        {
-            lang: _head("category", [g for g, _ in pairs], [d for _, d in pairs])
-            for lang, pairs in sorted(languages.items())
-        }
-        if len(languages) > 1
-        else {}
-    )
+    by_language = {
+        lang: _head("category", [examples[i].category for i in at], [predicted[i].category for i in at])
+        for lang, at in _by_language(examples).items()
+    }
     return Report(model_version, len(examples), heads, ece, bins, by_language)
+
+
+def _by_language(examples: Sequence[Example]) -> dict[str, list[int]]:
+    """Return each labelled language's positions among the examples, in language order, when there are
+    two languages or more (with one, the per-language figures would repeat the overall ones)."""
+    at: dict[str, list[int]] = {}
+    for i, example in enumerate(examples):
+        at.setdefault(example.language, []).append(i)
+    return dict(sorted(at.items())) if len(at) > 1 else {}
 
 
 def evaluate(model: Classifier, examples: Sequence[Example]) -> Report:
@@ -199,18 +201,15 @@ def compare_by_language(
     items = [Inbound.of(e) for e in examples]
     new, old = candidate.classify_many(items), current.classify_many(items)
     versions = (new[0].model_version, old[0].model_version) if examples else ("", "")
-    rows = [
-        (e.language, e.category, n.category, o.category) for e, n, o in zip(examples, new, old, strict=True)
-    ]
-    overall = paired([r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows], versions)
-    languages = sorted({r[0] for r in rows})
-    by_language = {}
-    if len(languages) > 1:
-        for lang in languages:
-            mine = [r for r in rows if r[0] == lang]
-            by_language[lang] = paired(
-                [r[1] for r in mine], [r[2] for r in mine], [r[3] for r in mine], versions
-            )
+    gold = [e.category for e in examples]
+    new_categories, old_categories = [p.category for p in new], [p.category for p in old]
+    overall = paired(gold, new_categories, old_categories, versions)
+    by_language = {
+        lang: paired(
+            [gold[i] for i in at], [new_categories[i] for i in at], [old_categories[i] for i in at], versions
+        )
+        for lang, at in _by_language(examples).items()
+    }
     return overall, by_language
 
 
