@@ -372,6 +372,24 @@ def another_language(en: int, fr: int, other: int) -> bool:
     return other >= OTHER_LANGUAGE_WORDS and other > max(en, fr)
 
 
+# ISO 639's codes that name no language (uncoded, multiple, undetermined, no linguistic content), and
+# its range reserved for local use, qaa-qtz, where X puts its own non-languages ("qme" media only, "qht"
+# hashtags only, "qam" mentions only): a hint with one of them says nothing about the language.
+NOT_A_LANGUAGE = frozenset({"mis", "mul", "und", "zxx"})
+# ISO 639-2's three-letter codes for the two languages the model reads.
+_HINTED = {"en": "en", "eng": "en", "fr": "fr", "fra": "fr", "fre": "fr"}
+
+
+def hinted_language(hint: str | None) -> str | None:
+    """Return what a channel's language tag (BCP 47, "fr-FR", "en_GB", "fra") says: en, fr, other, or
+    nothing (no tag, or a code that names no language, `NOT_A_LANGUAGE` or qaa-qtz)."""
+    primary = re.split(r"[-_]", (hint or "").strip().lower(), maxsplit=1)[0]
+    local_use = len(primary) == 3 and "qaa" <= primary <= "qtz"
+    if not primary.isalpha() or primary in NOT_A_LANGUAGE or local_use:
+        return None
+    return _HINTED.get(primary, "other")
+
+
 def decide_language(en: int, fr: int, other: int, hint: str | None) -> str:
     """Pick fr, en or other from a message's words of each language; the hint settles close calls.
 
@@ -383,8 +401,7 @@ def decide_language(en: int, fr: int, other: int, hint: str | None) -> str:
     """
     if another_language(en, fr, other):
         return "other"
-    hinted = (hint or "").lower()[:2]
-    hinted = hinted if hinted in ("en", "fr") else ("other" if hint else None)
+    hinted = hinted_language(hint)
     if abs(en - fr) <= (1 if hinted else 0):
         return hinted or "other"
     return "en" if en > fr else "fr"

@@ -314,6 +314,38 @@ def test_the_language_hint_settles_an_ambiguous_text():
     assert private("Mon colis n'est pas arrivé", language_hint="en").language == "fr"
 
 
+@pytest.mark.parametrize("hint", ["und", "zxx", "mul", "qme", "qht", "qam", "UND", "", " ", "?"])
+def test_a_tag_that_names_no_language_is_no_hint(hint: str):
+    # X tags a tweet of media, hashtags or mentions only "qme", "qht", "qam" (ISO 639's local-use range),
+    # one it cannot place "und": none of them says "another language".
+    assert model.hinted_language(hint) is None
+    # One French word: a close call the hint would settle, had it named a language.
+    assert private("@Brand top", language_hint=hint).language == "fr"
+    assert private("@Brand the", language_hint=hint).language == "en"
+    # A real tag for another language still settles the same close call.
+    assert private("@Brand top", language_hint="es").language == "other"
+
+
+@pytest.mark.parametrize(
+    ("hint", "language"),
+    [
+        ("fr-FR", "fr"),
+        ("fr_CA", "fr"),
+        ("fra", "fr"),
+        ("fre", "fr"),
+        ("en-GB", "en"),
+        ("eng", "en"),
+        ("frr", "other"),
+        ("es", "other"),
+        ("pt-BR", "other"),
+        ("qu", "other"),
+        ("qwz", "other"),
+    ],
+)
+def test_a_language_tag_is_read_by_its_primary_subtag(hint: str, language: str):
+    assert model.hinted_language(hint) == language
+
+
 def test_confidence_grows_with_evidence():
     weak = public("colis")
     strong = public("Toujours pas reçu mon colis, numéro de suivi invalide, c'est inadmissible")
