@@ -4,7 +4,10 @@ The category head decides support or marketing; the shipped recipe lets a compla
 sees make a message support. This measures two more such rules on the shipped model's own
 probabilities, each alone, paired against the shipped decision (McNemar's exact test):
 - `negative`: the sentiment head's p(negative) >= 0.5 makes the message support, as sure as that;
-- `intent`: the intent head's probability summed over the support intents >= 0.5 does.
+- `intent`: the intent head's probability summed over the support intents >= 0.5 does;
+and two that vouch for marketing where the complaint head sees no complaint, as unsure as that:
+- `positive`: the sentiment head's p(positive) >= 0.5;
+- `praise`: the intent head's p(praise) >= 0.5.
 
     .venv/bin/python bench/vouching.py            # development thirds only
     .venv/bin/python bench/vouching.py --test     # the test sets, Preotiuc and the routed shares
@@ -26,7 +29,9 @@ from classifier.learning import HEADS, TrainedModel, parse
 from router.rules import SHIPPED_RULES, load_rules
 from switchboard.contract import Classification
 
-RULES = ("negative", "intent")
+RULES = ("negative", "intent", "positive", "praise")
+# The rules that vouch for marketing rather than support, where the complaint head sees no complaint.
+FOR_MARKETING = ("positive", "praise")
 
 
 def probabilities(model: TrainedModel, items: Sequence[Inbound]) -> dict[str, np.ndarray]:
@@ -46,10 +51,18 @@ def vouched(model: TrainedModel, items: Sequence[Inbound], rule: str) -> list[Cl
     support = np.where(complained >= 0.5, np.maximum(support, complained), support)
     if rule == "negative":
         voucher = p["sentiment"][:, model._negative]
-    else:
+    elif rule == "intent":
         mask = np.array([c in SUPPORT_INTENTS for c in model._classes["intent"]])
         voucher = p["intent"][:, mask].sum(axis=1)
-    after = np.where(voucher >= 0.5, np.maximum(support, voucher), support)
+    elif rule == "positive":
+        voucher = p["sentiment"][:, model._positive]
+    else:
+        voucher = p["intent"][:, model._classes["intent"].index("praise")]
+    if rule in FOR_MARKETING:
+        vouches = (voucher >= 0.5) & (complained < 0.5)
+        after = np.where(vouches, np.minimum(support, 1.0 - voucher), support)
+    else:
+        after = np.where(voucher >= 0.5, np.maximum(support, voucher), support)
     out = []
     for c, before, now in zip(shipped, support.tolist(), after.tolist(), strict=True):
         # The shipped decision must be the one recomputed here, or the comparison means nothing.
@@ -63,7 +76,10 @@ def vouched(model: TrainedModel, items: Sequence[Inbound], rule: str) -> list[Cl
         category = "support" if now >= 0.5 else "marketing"
         update = {"category": category, "confidence": round(confidence, 4)}
         if category != c.category:
-            update["intent"] = "complaint" if c.is_complaint else "product_question"
+            if category == "marketing":
+                update.update(intent="praise", is_complaint=False)
+            else:
+                update["intent"] = "complaint" if c.is_complaint else "product_question"
         out.append(c.model_copy(update=update))
     return out
 
