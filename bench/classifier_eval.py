@@ -104,6 +104,19 @@ def inbound(dataset: str, text: str) -> Inbound:
     return Inbound(text, channel, default_visibility(channel))
 
 
+def test_sets() -> dict[str, list[realdata.Labelled]]:
+    """Return the labelled test messages per language: the first sample's test thirds, then the second
+    sample and, where there is one, the third (the figures to quote)."""
+    sets = {}
+    for lang, file in FIRST.items():
+        items = [i for i in realdata.load(realdata.LABELS / file) if not realdata.is_dev(i)]
+        for later in LATER.values():
+            if lang in later:
+                items += realdata.load(realdata.LABELS / later[lang])
+        sets[lang] = items
+    return sets
+
+
 def macro_f1(gold: Sequence, predicted: Sequence) -> float:
     """Return the macro-averaged F1 over the labels present in gold or predictions."""
     return float(f1_score(gold, predicted, average="macro", zero_division=0))

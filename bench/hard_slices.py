@@ -23,7 +23,7 @@ import argparse
 from collections.abc import Callable
 
 import realdata
-from classifier_eval import FIRST, SECOND, THIRD, inbound
+from classifier_eval import inbound, test_sets
 
 from classifier import evaluation
 from classifier.choice import LEARNED, LEXICON, load_model
@@ -43,19 +43,6 @@ AIRLINES = "twitter-us-airline-sentiment"
 def words(text: str) -> int:
     """Count a message's words, @handles and links left out."""
     return sum(not w.startswith(("@", "http")) for w in text.split())
-
-
-def test_sets() -> dict[str, list[realdata.Labelled]]:
-    """Return the labelled test sets per language."""
-    load = realdata.load
-    sets = {}
-    for lang in FIRST:
-        items = [i for i in load(realdata.LABELS / FIRST[lang]) if not realdata.is_dev(i)]
-        items += load(realdata.LABELS / SECOND[lang])
-        if lang in THIRD:
-            items += load(realdata.LABELS / THIRD[lang])
-        sets[lang] = items
-    return sets
 
 
 def slices(tone: dict[str, str]) -> dict[str, tuple[Callable[[realdata.Labelled], bool], str]]:

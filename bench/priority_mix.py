@@ -17,8 +17,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-import realdata
-from classifier_eval import FIRST, SECOND, THIRD, inbound
+from classifier_eval import inbound, test_sets
 
 from classifier import model as baseline
 from classifier.choice import LEARNED, load_model
@@ -32,19 +31,6 @@ def reason(decided: Classification) -> str:
     if decided.sentiment_score <= baseline.STRONG_NEGATIVE:
         return "strongly negative"
     return "urgency words"
-
-
-def test_sets() -> dict[str, list[realdata.Labelled]]:
-    """Return the labelled test sets per language."""
-    load = realdata.load
-    sets = {}
-    for lang in FIRST:
-        items = [i for i in load(realdata.LABELS / FIRST[lang]) if not realdata.is_dev(i)]
-        items += load(realdata.LABELS / SECOND[lang])
-        if lang in THIRD:
-            items += load(realdata.LABELS / THIRD[lang])
-        sets[lang] = items
-    return sets
 
 
 def shares(counted: Counter[str], n: int) -> str:

@@ -11,16 +11,18 @@ and two that vouch for marketing where the complaint head sees no complaint, as 
 
     .venv/bin/python bench/vouching.py            # development thirds only
     .venv/bin/python bench/vouching.py --test     # the test sets, Preotiuc and the routed shares
+    .venv/bin/python bench/vouching.py --sample bench/labels/en_tweets_3.jsonl --rules intent
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import realdata
-from classifier_eval import FIRST, SECOND, THIRD, as_routed, inbound, macro_f1
+from classifier_eval import FIRST, as_routed, inbound, macro_f1, test_sets
 from own_labels_folds import paired
 
 from classifier.choice import LEARNED, load_model
@@ -86,16 +88,11 @@ def vouched(model: TrainedModel, items: Sequence[Inbound], rule: str) -> list[Cl
 
 def sets(test: bool) -> dict[str, list[realdata.Labelled]]:
     """Return the development thirds, or the test sets per language."""
-    load = realdata.load
-    first = {lang: load(realdata.LABELS / file) for lang, file in FIRST.items()}
-    if not test:
-        return {f"{lang} dev": [i for i in first[lang] if realdata.is_dev(i)] for lang in FIRST}
+    if test:
+        return {f"{lang} test sets": items for lang, items in test_sets().items()}
     return {
-        "en test sets": [i for i in first["en"] if not realdata.is_dev(i)]
-        + load(realdata.LABELS / SECOND["en"]),
-        "fr test sets": [i for i in first["fr"] if not realdata.is_dev(i)]
-        + load(realdata.LABELS / SECOND["fr"])
-        + load(realdata.LABELS / THIRD["fr"]),
+        f"{lang} dev": [i for i in realdata.load(realdata.LABELS / file) if realdata.is_dev(i)]
+        for lang, file in FIRST.items()
     }
 
 
@@ -104,11 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=LEARNED)
     parser.add_argument("--test", action="store_true")
+    parser.add_argument("--sample", type=Path, help="a labelled file instead (`bench/labels/`), routed too")
     parser.add_argument("--rules", nargs="*", default=list(RULES), choices=RULES)
     args = parser.parse_args(argv)
     model = load_model(args.model)
     routing = load_rules(SHIPPED_RULES)
-    for name, items in sets(args.test).items():
+    chosen = {args.sample.name: realdata.load(args.sample)} if args.sample else sets(args.test)
+    routed = args.test or args.sample is not None
+    for name, items in chosen.items():
         gold = [i.category for i in items]
         inbounds = [inbound(i.dataset, i.text) for i in items]
         shipped = model.classify_many(inbounds)
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             decided = vouched(model, inbounds, rule)
             after = [c.category for c in decided]
             line = f"  {rule}: {macro_f1(gold, after):.3f} ({paired(gold, after, base)})"
-            if args.test:
+            if routed:
                 was, now = as_routed(items, shipped, routing), as_routed(items, decided, routing)
                 line += (
                     f"; support to marketing {was['support_to_marketing']:.3f} -> "
