@@ -64,10 +64,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CHANNEL = {"fr-perfume-ecommerce-chat-intents": "chat"}
 TARGETS = {"en_category": 0.88, "fr_category": 0.82, "preotiuc_complaint": 0.79}
 # The labelled samples, by language (bench/labels/README.md): the first (development third and test),
-# the second and, in French, the third (test only: nobody reads their errors).
+# the second and the third (test only: nobody reads their errors).
 FIRST = {"en": "en_tweets.jsonl", "fr": "fr_messages.jsonl"}
 SECOND = {"en": "en_tweets_2.jsonl", "fr": "fr_messages_2.jsonl"}
-THIRD = {"fr": "fr_messages_3.jsonl"}
+THIRD = {"en": "en_tweets_3.jsonl", "fr": "fr_messages_3.jsonl"}
 LATER = {"second": SECOND, "third": THIRD}
 # A weekday in business hours (Europe/Paris), so the shipped rules' after-hours rules stay out of it.
 ROUTED_AT = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)

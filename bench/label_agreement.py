@@ -6,9 +6,9 @@ The `.second.jsonl` files are a second labelling made blind (2026-12-07): anothe
 texts in a shuffled order with the source's name and the labelling guide, without the first labels, a
 model or any script's suggestion. Agreement on `category` and `is_complaint` is printed overall, on the
 development and test splits of `bench/realdata.py`, and on the rows neither annotator marked unsure.
-The third French sample's second labelling covers 400 of its rows, drawn at random: it is compared on
-those (the sample is all test, so it has no split). It reads only the label files: the texts are not
-needed.
+The third French sample's second labelling covers 400 of its rows, drawn at random, the third English
+sample's 200: each is compared on those (those samples are all test, so they have no split). It reads
+only the label files: the texts are not needed.
 """
 
 from __future__ import annotations
@@ -40,7 +40,12 @@ def compare(first: dict, second: dict, field: str) -> str:
 
 def main() -> int:
     """Print the agreement of each labelled set with its second labelling."""
-    for name, split in (("en_tweets", True), ("fr_messages", True), ("fr_messages_3", False)):
+    for name, split in (
+        ("en_tweets", True),
+        ("fr_messages", True),
+        ("fr_messages_3", False),
+        ("en_tweets_3", False),
+    ):
         first, second = rows(LABELS / f"{name}.jsonl"), rows(LABELS / f"{name}.second.jsonl")
         if split and first.keys() != second.keys():
             print(f"{name}: the two labellings do not name the same rows", file=sys.stderr)
