@@ -383,7 +383,9 @@ _HINTED = {"en": "en", "eng": "en", "fr": "fr", "fra": "fr", "fre": "fr"}
 def hinted_language(hint: str | None) -> str | None:
     """Return what a channel's language tag (BCP 47, "fr-FR", "en_GB", "fra") says: en, fr, other, or
     nothing (no tag, or a code that names no language, `NOT_A_LANGUAGE` or qaa-qtz)."""
-    primary = re.split(r"[-_]", (hint or "").strip().lower(), maxsplit=1)[0]
+    if not hint:
+        return None
+    primary = re.split(r"[-_]", hint.strip().lower(), maxsplit=1)[0]
     local_use = len(primary) == 3 and "qaa" <= primary <= "qtz"
     if not primary.isalpha() or primary in NOT_A_LANGUAGE or local_use:
         return None
