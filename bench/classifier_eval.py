@@ -151,9 +151,14 @@ def score_labelled(items: list[realdata.Labelled], predicted: list[Classificatio
 
 
 def routed_queue(
-    item: realdata.Labelled, classification: Classification, rules: RuleSet, k: int = 0
+    item: realdata.Labelled,
+    classification: Classification,
+    rules: RuleSet,
+    k: int = 0,
+    metadata: dict | None = None,
 ) -> Queue:
-    """Return the queue the rules hand a labelled message to, as the opener of a case, with its decision."""
+    """Return the queue the rules hand a labelled message to, as the opener of a case, with its decision
+    (and the channel adapter's `metadata`, when given)."""
     channel = Channel(inbound(item.dataset, item.text).channel)
     message = Message(
         message_id=f"eval-{k}",
@@ -165,6 +170,7 @@ def routed_queue(
         created_at=ROUTED_AT,
         received_at=ROUTED_AT,
         visibility=default_visibility(channel),
+        metadata=metadata or {},
     )
     return rules.decide(ClassifiedMessage(message=message, classification=classification), ROUTED_AT).queue
 

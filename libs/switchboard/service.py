@@ -12,7 +12,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from redis.asyncio import Redis
@@ -117,6 +118,16 @@ async def kafka_ready(producer: AIOKafkaProducer) -> bool:
         return bool(cluster.brokers())
     except Exception:
         return False
+
+
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """Answer a request that fails validation with 422 and each error's place, message and type.
+
+    FastAPI's own answer echoes the offending input, and a JSON string may carry a lone surrogate
+    (`"\\ud800"`) that no UTF-8 response can hold: echoing it was a 500. The input is the client's own.
+    """
+    errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 def ops_router(registry: CollectorRegistry, checks: Callable[[], dict[str, ReadinessCheck]]) -> APIRouter:

@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException
+from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,7 +28,7 @@ from classifier.metrics import ClassifierMetrics
 from classifier.store import RedisCorrectionStore
 from switchboard.contract import Classification
 from switchboard.metrics import BusMetrics
-from switchboard.service import consuming, open_infra, ops_router
+from switchboard.service import consuming, invalid_request, open_infra, ops_router
 
 NAME = "classifier"
 log = logging.getLogger(__name__)
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None, load: Callable[[str], BatchMode
 
     app = FastAPI(title="Switchboard classifier", version="0.1.0", lifespan=lifespan)
     app.include_router(ops_router(registry, lambda: checks))
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.state.models = holders
 
     @app.get("/v1/model", summary="The models in force: version, where each came from, when it was loaded")

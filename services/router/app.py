@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Path, Query
+from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -35,7 +36,7 @@ from switchboard.contract import (
 )
 from switchboard.live import ConfigError, LiveConfig
 from switchboard.metrics import BusMetrics
-from switchboard.service import consuming, open_infra, ops_router
+from switchboard.service import consuming, invalid_request, open_infra, ops_router
 
 NAME = "router"
 EARLIEST_DRY_RUN = datetime(1, 1, 2, tzinfo=UTC)
@@ -75,6 +76,13 @@ class RuleTest(BaseModel):
     text: str = Field(min_length=1, max_length=20_000)
     author: Author = Field(default_factory=lambda: Author(id="sample"))
     visibility: Visibility = "public"
+    account: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=320,
+        description="The brand account the sample was written to, as its channel's id (783214 on X, "
+        "sav@brand.example for email): what `account` rules match, as `<channel>:<this>`.",
+    )
     classification: Classification
     at: AwareDatetime | None = Field(
         default=None,
@@ -189,6 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Switchboard router", version="0.1.0", lifespan=lifespan)
     app.include_router(ops_router(registry, lambda: checks))
+    app.add_exception_handler(RequestValidationError, invalid_request)
 
     def cases() -> CaseStore:
         if "cases" not in state:
@@ -239,6 +248,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             created_at=at,
             received_at=at,
             visibility=sample.visibility,
+            metadata={} if sample.account is None else {"account": sample.account},
         )
         current = rules.current
         decision = current.decide(

@@ -9,6 +9,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import getaddresses
 from itertools import compress
 from operator import attrgetter
 from pathlib import Path
@@ -74,6 +75,48 @@ def _template_fields(template: str) -> tuple[str, ...]:
         if name is not None and (name not in TEMPLATE_FIELDS or spec or conversion):
             raise ValueError(f"unknown placeholder {{{name}}}; use {', '.join(TEMPLATE_FIELDS)}")
     return tuple(name for _, name, _, _ in parts if name is not None)
+
+
+# Where each channel's adapter puts the brand account a message was written to (`message.metadata`); any
+# channel's `metadata.account`, a string, names one too (the generic API's callers may set it).
+ACCOUNT_FIELDS: dict[str, str] = {
+    "x": "for_user_id",
+    "facebook": "page_id",
+    "instagram": "account_id",
+    "messenger": "account_id",
+    "email": "to",
+    "sms": "to",
+}
+_CHANNELS = tuple(c.value for c in sc.Channel)
+
+
+def _check_account(account: str) -> str:
+    channel, _, name = account.partition(":")
+    if channel not in _CHANNELS or not name.strip():
+        raise ValueError(
+            f"account {account!r}: write <channel>:<the channel's id of the account>, e.g. x:783214, "
+            f"facebook:1029384756, email:help@brand.example, sms:+33612345678 "
+            f"(channels: {', '.join(_CHANNELS)})"
+        )
+    return account
+
+
+def accounts_written_to(message: sc.Message) -> frozenset[str]:
+    """Return the brand accounts a message was written to, as `<channel>:<id>`, case-folded: the X account
+    of the webhook, the Facebook page, the Instagram or Messenger account, each address of an email's To,
+    an SMS's number, and `metadata.account` when the sender of a generic API message gave one."""
+    channel, metadata = message.channel.value, message.metadata
+    found = []
+    key = ACCOUNT_FIELDS.get(channel)
+    value = metadata.get(key) if key else None
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        if channel == "email":
+            found += [address for _, address in getaddresses([str(value)]) if "@" in address]
+        else:
+            found.append(str(value))
+    if isinstance(metadata.get("account"), str):
+        found.append(metadata["account"])
+    return frozenset(f"{channel}:{name.strip()}".casefold() for name in found if name.strip())
 
 
 def _check_keyword(word: str) -> str:
@@ -152,6 +195,7 @@ class When(Spec):
     sentiment_score: Compare | None = None
     followers: Compare | None = None
     author: AuthorMatch | None = None
+    account: OneOrMany[Annotated[str, _check(_check_account)]] | None = None
     vip: OneOrMany[str] | None = None
     keywords: OneOrMany[Annotated[str, _check(_check_keyword)]] | None = None
     time: TimeMatch | None = None
@@ -328,12 +372,18 @@ def _keyword_parts(words: list[str]) -> list[str]:
 class _Facts:
     """One message as rules see it; the folded text and local time are computed once, when needed."""
 
-    __slots__ = ("_local", "_text", "_zone", "c", "m", "now")
+    __slots__ = ("_accounts", "_local", "_text", "_zone", "c", "m", "now")
 
     def __init__(self, classified: ClassifiedMessage, now: datetime) -> None:
         self.m, self.c, self.now = classified.message, classified.classification, now
         self._text: str | None = None
         self._zone: ZoneInfo | None = None
+        self._accounts: frozenset[str] | None = None
+
+    def accounts(self) -> frozenset[str]:
+        if self._accounts is None:
+            self._accounts = accounts_written_to(self.m)
+        return self._accounts
 
     def text(self) -> str:
         if self._text is None:
@@ -369,6 +419,11 @@ def _author(handle_list: list[str], id_list: list[str]) -> Check:
         return a.id in ids or (a.handle is not None and a.handle.lstrip("@").casefold() in handles)
 
     return check
+
+
+def _account(names: list[str]) -> Check:
+    wanted = frozenset(name.strip().casefold() for name in names)
+    return lambda f: not wanted.isdisjoint(f.accounts())
 
 
 def _time(spec: TimeMatch, zone: ZoneInfo) -> Check:
@@ -414,6 +469,8 @@ def _checks(when: When, spec: RulesFile) -> tuple[Check, ...]:
             checks.append(_compare(f"{path}.{name}", cmp))
     if when.author is not None:
         checks.append(_author(when.author.handle_in, when.author.id_in))
+    if when.account is not None:
+        checks.append(_account(when.account))
     if when.vip is not None:
         named = [spec.lists[n] for n in when.vip]
         checks.append(_author([h for n in named for h in n.handles], [i for n in named for i in n.ids]))

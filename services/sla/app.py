@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
+from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
 
 from sla import handlers
@@ -25,7 +26,7 @@ from sla.store import RedisCaseState, RedisTimerStore, TimerStore
 from switchboard.bus import KafkaPublisher, Publisher
 from switchboard.live import ConfigError, LiveConfig
 from switchboard.metrics import BusMetrics
-from switchboard.service import consuming, open_infra, ops_router
+from switchboard.service import consuming, invalid_request, open_infra, ops_router
 from switchboard.tracing import Spans, continue_from
 
 NAME = "sla"
@@ -185,6 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Switchboard SLA", version="0.1.0", lifespan=lifespan)
     app.include_router(ops_router(registry, lambda: checks))
+    app.add_exception_handler(RequestValidationError, invalid_request)
 
     @app.get("/v1/policies", summary="The SLA policies in force, in match order")
     async def get_policies() -> dict[str, Any]:

@@ -46,6 +46,7 @@ def make(
     score: float = 0.0,
     priority: str = "P3",
     confidence: float = 0.9,
+    metadata: dict | None = None,
 ) -> ClassifiedMessage:
     message = Message(
         message_id="m1",
@@ -57,6 +58,7 @@ def make(
         created_at=NOON,
         received_at=NOON,
         visibility=visibility,
+        metadata=metadata or {},
     )
     classification = Classification(
         category=category,
@@ -240,6 +242,50 @@ def test_time_rules_use_the_local_time_and_weekday_and_cross_midnight(when, now,
     assert matches(when, make(), now) is expected
 
 
+@pytest.mark.parametrize(
+    ("channel", "metadata", "account", "expected"),
+    [
+        # Each adapter's field for the brand account written to (X's webhook account, the Facebook page,
+        # the Instagram or Messenger account, an email's To, an SMS's number).
+        ("x", {"for_user_id": "783214"}, "x:783214", True),
+        ("x", {"for_user_id": "783214"}, "x:783215", False),
+        ("x", {"for_user_id": "783214"}, "facebook:783214", False),
+        ("facebook", {"page_id": "1029384756", "post_id": "p"}, "facebook:1029384756", True),
+        ("instagram", {"account_id": "17841400"}, "instagram:17841400", True),
+        ("messenger", {"account_id": "55"}, "messenger:55", True),
+        (
+            "email",
+            {"to": "Service Client <SAV@Brand.example>, Marie <m@perso.example>"},
+            "email:sav@brand.example",
+            True,
+        ),
+        ("email", {"to": "Service Client <SAV@Brand.example>"}, "email:m@perso.example", False),
+        ("email", {"to": ""}, "email:sav@brand.example", False),
+        ("sms", {"to": "+33612345678"}, "sms:+33612345678", True),
+        # A generic API message names its account itself.
+        ("chat", {"account": "site-FR"}, "chat:site-fr", True),
+        ("chat", {"account": "site-fr"}, "chat:site-be", False),
+        # No account known: no match, no error (an id that is not text, a list, nothing at all).
+        ("x", {}, "x:783214", False),
+        ("x", {"for_user_id": ["783214"]}, "x:783214", False),
+        ("chat", {"account": {"id": "site-fr"}}, "chat:site-fr", False),
+    ],
+)
+def test_account_rules_match_the_brand_account_a_message_was_written_to(channel, metadata, account, expected):
+    message = make(channel=channel, visibility="private", metadata=metadata)
+    assert matches(f'{{account: "{account}"}}', message) is expected
+
+
+def test_an_account_rule_takes_any_of_several_accounts_and_combines_with_other_conditions():
+    to_support = make(channel="x", category="marketing", metadata={"for_user_id": "2"})
+    to_brand = make(channel="x", category="marketing", metadata={"for_user_id": "1"})
+    when = '{account: ["x:2", "email:help@brand.example"], category: marketing}'
+
+    assert matches(when, to_support) is True
+    assert matches(when, to_brand) is False
+    assert matches(when, make(channel="x", category="support", metadata={"for_user_id": "2"})) is False
+
+
 # --- What a rule sets --------------------------------------------------------------------------------------
 
 
@@ -385,6 +431,9 @@ GOOD = "  - {name: first, when: {channel: x}, queue: marketing}\n"
         ("{name: second, when: {confidence: {below: 0.5}}, queue: review}", ["when.confidence.below"]),
         ("{name: second, when: {confidence: {}}, queue: review}", ["when.confidence", "lt"]),
         ("{name: second, when: {author: {}}, queue: review}", ["when.author", "handle_in"]),
+        ("{name: second, when: {account: '783214'}, queue: review}", ["when.account[0]", "<channel>:"]),
+        ("{name: second, when: {account: 'twitter:783214'}, queue: review}", ["when.account[0]", "x:783214"]),
+        ("{name: second, when: {account: 'x: '}, queue: review}", ["when.account[0]", "<channel>:"]),
         (
             "{name: second, when: {vip: brand-vips}, queue: review}",
             ["when.vip", "undefined list 'brand-vips'"],

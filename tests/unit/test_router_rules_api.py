@@ -55,6 +55,35 @@ async def test_a_dry_run_says_where_a_sample_would_go(client):
     assert body["skill_group"] == "billing-fr"
 
 
+async def test_a_dry_run_takes_the_account_written_to(client, rules_file: Path):
+    # The shipped example rule for a service handle, switched on with an account of this test's own.
+    text = rules_file.read_text()
+    rule = "  # - name: service-handle"
+    on = "\n".join(
+        line.replace("  # ", "  ", 1) if line.startswith("  #  ") or line.startswith(rule) else line
+        for line in text.splitlines()
+    )
+    rules_file.write_text(on.replace('["x:1234567890", "email:sav@brand.example"]', '"x:1234567890"'))
+    assert (await client.post("/v1/rules/reload")).status_code == 200
+    praise = {
+        **SAMPLE,
+        "text": "thanks, all sorted!",
+        "classification": {
+            **SAMPLE["classification"],
+            "category": "marketing",
+            "intent": "praise",
+            "is_complaint": False,
+            "confidence": 0.97,
+        },
+    }
+
+    to_service = (await client.post("/v1/rules/test", json={**praise, "account": "1234567890"})).json()
+    to_brand = (await client.post("/v1/rules/test", json={**praise, "account": "999"})).json()
+
+    assert (to_service["rule"], to_service["queue"]) == ("service-handle", "customer-service")
+    assert to_brand["queue"] == "marketing"
+
+
 async def test_an_unsure_sample_goes_to_review(client):
     unsure = {**SAMPLE, "classification": {**SAMPLE["classification"], "confidence": 0.2}}
     assert (await client.post("/v1/rules/test", json=unsure)).json()["queue"] == "review"
