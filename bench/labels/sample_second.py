@@ -111,13 +111,12 @@ def sources(language: str) -> list[tuple[str, str, list[tuple[str, str]], int | 
     return out
 
 
-def main() -> int:
-    """Draw the second sample of one language and write its candidates as JSON lines."""
-    language, out = sys.argv[1], Path(sys.argv[2])
-    first = realdata.load(realdata.LABELS / FIRST[language])
-    taken = {(item.dataset, item.id) for item in first}
-    seen = {item.text for item in first}
-    rng = random.Random(SEED)
+def draw(language: str, earlier: list[realdata.Labelled], seed: int) -> list[dict[str, str]]:
+    """Draw a sample of one language with `seed`: the sources' quotas in order, none of `earlier`'s rows,
+    no empty text and no text equal to one already drawn or labelled."""
+    taken = {(item.dataset, item.id) for item in earlier}
+    seen = {item.text for item in earlier}
+    rng = random.Random(seed)
     drawn = []
     for dataset, file, rows, quota in sources(language):
         order = list(range(len(rows)))
@@ -134,6 +133,13 @@ def main() -> int:
             count += 1
         if quota is not None and count < quota:
             raise SystemExit(f"{dataset}/{file}: only {count} of {quota} rows left")
+    return drawn
+
+
+def main() -> int:
+    """Draw the second sample of one language and write its candidates as JSON lines."""
+    language, out = sys.argv[1], Path(sys.argv[2])
+    drawn = draw(language, realdata.load(realdata.LABELS / FIRST[language]), SEED)
     out.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in drawn), encoding="utf-8")
     print(f"wrote {len(drawn)} {language} candidates to {out}")
     return 0

@@ -12,14 +12,13 @@ to one already drawn or labelled. The output holds the texts: keep it out of the
 from __future__ import annotations
 
 import json
-import random
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import realdata
-from sample_second import sources
+from sample_second import draw
 
 SEED = 20261209
 EARLIER = ("en_tweets.jsonl", "en_tweets_2.jsonl")
@@ -29,25 +28,7 @@ def main() -> int:
     """Draw the third English sample and write its candidates as JSON lines."""
     out = Path(sys.argv[1])
     earlier = [item for file in EARLIER for item in realdata.load(realdata.LABELS / file)]
-    taken = {(item.dataset, item.id) for item in earlier}
-    seen = {item.text for item in earlier}
-    rng = random.Random(SEED)
-    drawn = []
-    for dataset, file, rows, quota in sources("en"):
-        order = list(range(len(rows)))
-        rng.shuffle(order)
-        count = 0
-        for k in order:
-            if count == quota:
-                break
-            row_id, text = rows[k]
-            if (dataset, row_id) in taken or not text.strip() or text in seen:
-                continue
-            seen.add(text)
-            drawn.append({"dataset": dataset, "file": file, "id": row_id, "text": text})
-            count += 1
-        if count < quota:
-            raise SystemExit(f"{dataset}/{file}: only {count} of {quota} rows left")
+    drawn = draw("en", earlier, SEED)
     out.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in drawn), encoding="utf-8")
     print(f"wrote {len(drawn)} English candidates to {out}")
     return 0
