@@ -92,13 +92,17 @@ _CHANNELS = tuple(c.value for c in sc.Channel)
 
 def _check_account(account: str) -> str:
     channel, _, name = account.partition(":")
-    if channel not in _CHANNELS or not name.strip():
+    if channel.strip().casefold() not in _CHANNELS or not name.strip():
         raise ValueError(
             f"account {account!r}: write <channel>:<the channel's id of the account>, e.g. x:783214, "
             f"facebook:1029384756, email:help@brand.example, sms:+33612345678 "
             f"(channels: {', '.join(_CHANNELS)})"
         )
     return account
+
+
+def _as_text(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def accounts_written_to(message: sc.Message) -> frozenset[str]:
@@ -195,7 +199,8 @@ class When(Spec):
     sentiment_score: Compare | None = None
     followers: Compare | None = None
     author: AuthorMatch | None = None
-    account: OneOrMany[Annotated[str, _check(_check_account)]] | None = None
+    # A bare number (`account: 783214`) is read as text, so that the error says which form to write.
+    account: OneOrMany[Annotated[str, BeforeValidator(_as_text), _check(_check_account)]] | None = None
     vip: OneOrMany[str] | None = None
     keywords: OneOrMany[Annotated[str, _check(_check_keyword)]] | None = None
     time: TimeMatch | None = None
@@ -422,7 +427,9 @@ def _author(handle_list: list[str], id_list: list[str]) -> Check:
 
 
 def _account(names: list[str]) -> Check:
-    wanted = frozenset(name.strip().casefold() for name in names)
+    # As `accounts_written_to` spells them: no space around the colon, case-folded.
+    split = (name.partition(":") for name in names)
+    wanted = frozenset(f"{channel.strip()}:{name.strip()}".casefold() for channel, _, name in split)
     return lambda f: not wanted.isdisjoint(f.accounts())
 
 

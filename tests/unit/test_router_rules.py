@@ -279,7 +279,7 @@ def test_account_rules_match_the_brand_account_a_message_was_written_to(channel,
 def test_an_account_rule_takes_any_of_several_accounts_and_combines_with_other_conditions():
     to_support = make(channel="x", category="marketing", metadata={"for_user_id": "2"})
     to_brand = make(channel="x", category="marketing", metadata={"for_user_id": "1"})
-    when = '{account: ["x:2", "email:help@brand.example"], category: marketing}'
+    when = '{account: ["X : 2", "email:help@brand.example"], category: marketing}'
 
     assert matches(when, to_support) is True
     assert matches(when, to_brand) is False
@@ -432,6 +432,7 @@ GOOD = "  - {name: first, when: {channel: x}, queue: marketing}\n"
         ("{name: second, when: {confidence: {}}, queue: review}", ["when.confidence", "lt"]),
         ("{name: second, when: {author: {}}, queue: review}", ["when.author", "handle_in"]),
         ("{name: second, when: {account: '783214'}, queue: review}", ["when.account[0]", "<channel>:"]),
+        ("{name: second, when: {account: 783214}, queue: review}", ["when.account[0]", "<channel>:"]),
         ("{name: second, when: {account: 'twitter:783214'}, queue: review}", ["when.account[0]", "x:783214"]),
         ("{name: second, when: {account: 'x: '}, queue: review}", ["when.account[0]", "<channel>:"]),
         (
