@@ -78,7 +78,7 @@ MESSAGE_EXAMPLES = {
             "text": "Bonjour, ma box redémarre toute seule depuis hier.",
             "created_at": "2026-11-22T09:16:02+01:00",
             "language": "fr",
-            "metadata": {"page": "/assistance/box"},
+            "metadata": {"page": "/assistance/box", "account": "site-fr"},
         },
     },
 }
@@ -109,7 +109,10 @@ class MessageIn(BaseModel):
     in_reply_to: str | None = Field(default=None, max_length=256)
     language: str | None = Field(default=None, max_length=16)
     metadata: dict[str, Any] = Field(
-        default_factory=dict, description=f"Any JSON object, nested at most {MAX_METADATA_DEPTH} levels deep."
+        default_factory=dict,
+        description=f"Any JSON object, nested at most {MAX_METADATA_DEPTH} levels deep. `account`, a string, "
+        "names the brand account the message was written to (routing rules match it as "
+        "`<channel>:<account>`).",
     )
 
     @field_validator("metadata")
