@@ -34,7 +34,9 @@ from switchboard.contract import (
 
 CLOCKS: tuple[SlaClock, ...] = get_args(SlaClock)
 # Where each match key is read: on the routed case, or on its classification.
-CASE_FIELDS = ("channel", "visibility", "queue", "priority")
+CASE_FIELDS = ("channel", "visibility", "queue", "priority", "skill_group")
+# A key the case holds several values of: the policy matches when one of them is allowed.
+CASE_SETS = {"tag": "tags"}
 CLASSIFICATION_FIELDS = ("category", "intent", "is_complaint", "language")
 _NUMBER = r"(\d+(?:\.\d+)?)"
 _DURATION = re.compile(f"^(?:{_NUMBER}d)?(?:{_NUMBER}h)?(?:{_NUMBER}m)?(?:{_NUMBER}s)?$")
@@ -68,6 +70,7 @@ def parse_duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+Label = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 def _listed(value: Any) -> Any:
@@ -91,6 +94,10 @@ class _MatchSpec(_Spec):
     priority: _any_of(Priority) = Field(default=None, min_length=1)
     queue: _any_of(Queue) = Field(default=None, min_length=1)
     language: _any_of(Language) = Field(default=None, min_length=1)
+    # What the routing rule set: any of the case's tags ("vip", "service-handle", the router's "complaint",
+    # "escalated"...), or its skill group.
+    tag: _any_of(Label) = Field(default=None, min_length=1)
+    skill_group: _any_of(Label) = Field(default=None, min_length=1)
 
 
 class _CalendarSpec(_Spec):
@@ -148,6 +155,10 @@ def _problems(error: ValidationError, where: str, model: type[BaseModel]) -> lis
 
 def _matches(criteria: Mapping[str, frozenset[Any]], case: RoutedCase) -> bool:
     for key, allowed in criteria.items():
+        if key in CASE_SETS:
+            if allowed.isdisjoint(getattr(case, CASE_SETS[key])):
+                return False
+            continue
         owner = case if key in CASE_FIELDS else case.classification
         value = getattr(owner, key)
         if (value.value if isinstance(value, Enum) else value) not in allowed:

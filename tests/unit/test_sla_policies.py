@@ -52,6 +52,8 @@ def case(
     visibility="public",
     priority="P3",
     language="en",
+    tags=(),
+    skill_group=None,
 ) -> RoutedCase:
     return RoutedCase(
         case_id="c1",
@@ -64,6 +66,8 @@ def case(
         visibility=visibility,
         queue=queue,
         priority=priority,
+        tags=list(tags),
+        skill_group=skill_group,
         rule="test",
         is_new_case=True,
         message_created_at=NOW,
@@ -136,6 +140,28 @@ policies:
     assert policies.match(case(intent="outage")).name == "outage"
     assert policies.get("outage").targets["first_response"] == 600
     assert policies.get("nope") is None
+
+
+def test_match_reads_what_the_routing_rule_set_tags_and_skill_group():
+    policies = parse_policies("""
+policies:
+  - {name: vip, match: {tag: vip}, first_response: 15m}
+  - {name: handle, match: {tag: [service-handle, escalated], queue: customer-service}, first_response: 20m}
+  - {name: billing, match: {skill_group: [billing-fr, billing-en]}, first_response: 2h}
+  - {name: rest, first_response: 1h}
+""")
+    assert policies.match(case(tags=("complaint", "vip"))).name == "vip"
+    assert policies.match(case(tags=("escalated",))).name == "handle"
+    assert policies.match(case(tags=("escalated",), queue=Queue.MARKETING)).name == "rest"
+    assert policies.match(case(skill_group="billing-fr")).name == "billing"
+    assert policies.match(case(skill_group="billing-de", tags=("complaint",))).name == "rest"
+    assert policies.match(case()).name == "rest"
+
+
+@pytest.mark.parametrize("match", ["{tag: []}", "{tag: ''}", "{skill_group: ['']}", "{tags: vip}"])
+def test_an_empty_or_misspelt_tag_match_is_refused(match):
+    with pytest.raises(PolicyError, match="policy 'p': match"):
+        parse_policies(f"policies:\n  - {{name: p, match: {match}, first_response: 5m}}\n")
 
 
 def test_due_warnings_and_escalations_follow_the_policy_calendar(example):
@@ -321,6 +347,10 @@ def shipped():
         ({"channel": "sms", "visibility": "private", "priority": "P1"}, "urgent", 900),
         ({"channel": "chat", "visibility": "private"}, "chat-support", 300),
         ({"channel": "chat", "visibility": "private", "priority": "P1"}, "chat-support", 300),
+        # The routing rules' VIP authors: the urgent clock on any channel but live chat's faster one.
+        ({"channel": "email", "visibility": "private", "tags": ("vip",)}, "vip", 900),
+        ({"channel": "x", "tags": ("complaint", "vip")}, "vip", 900),
+        ({"channel": "chat", "visibility": "private", "tags": ("vip",)}, "chat-support", 300),
         ({"channel": "email", "visibility": "private"}, "email-support", 86400),
         ({"channel": "review"}, "review-support", 86400),
         ({"channel": "review", "complaint": True}, "complaint-public", 3600),
