@@ -20,19 +20,18 @@ The models are thrown away: the shipped one never sees these messages.
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Sequence
 
 import numpy as np
+import realdata
 import scipy.sparse as sp
-from classifier_eval import inbound, macro_f1
-from own_labels_folds import FOLDS, POOLS, fold_of, marketing_found, paired, pool
+from own_labels_folds import POOLS, compare_variants, decide_by_fold, fold_of
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from classifier.examples import CORPUS, Example, counts, data_hash, read_examples
-from classifier.learning import BLOCKS, HEADS, RECIPE, TrainedModel, parse
-from classifier.training import from_sklearn, matrix, train, vectorizer
+from classifier.learning import BLOCKS, TrainedModel, parse
+from classifier.training import fit_heads, from_sklearn, matrix, train, vectorizer
 
 VARIANTS = ("w", "sqrt")
 CLIP = (0.05, 20.0)
@@ -63,41 +62,33 @@ def traffic_odds(corpus: list[str], traffic: list[str]) -> np.ndarray:
 def fit(examples: Sequence[Example], weights: np.ndarray) -> TrainedModel:
     """Fit the recipe's blocks on the corpus and the four heads with the corpus lines weighted."""
     parsed = [parse(e.text) for e in examples]
-    norms = [p.norm for p in parsed]
-    vectorizers = {b: vectorizer(b).fit(norms) for b in BLOCKS}
-    features = matrix(vectorizers, parsed)
-    heads = {}
-    for head in HEADS:
-        rows = [i for i, e in enumerate(examples) if getattr(e, head) is not None]
-        y = np.array([getattr(examples[i], head) for i in rows])
-        x = features if len(rows) == len(examples) else features[rows]
-        heads[head] = LogisticRegression(**RECIPE["logistic"]).fit(x, y, sample_weight=weights[rows])
+    vectorizers = {b: vectorizer(b).fit([p.norm for p in parsed]) for b in BLOCKS}
+    heads = fit_heads(examples, matrix(vectorizers, parsed), sample_weight=weights)
     return from_sklearn(vectorizers, heads, data_hash(examples), 0, counts(examples))
 
 
-def decide(items, variant: str | None) -> tuple[list[str], list[float]]:
+def decide(items: list[realdata.Labelled], variant: str | None) -> tuple[list[str], str]:
     """Decide every message of the pool fold by fold; return the categories and each fold's effective
     share of the corpus (Kish: (sum w)^2 / sum w^2 over the number of lines)."""
     corpus = read_examples([CORPUS])
+    if variant is None:
+        alone = train(corpus, holdout=0)
+        return decide_by_fold(items, lambda _k: alone), ""
     texts = [parse(e.text).norm for e in corpus]
-    decided: list[str] = [""] * len(items)
     effective = []
-    alone = train(corpus, holdout=0) if variant is None else None
-    for k in range(FOLDS):
-        held = [n for n, i in enumerate(items) if fold_of(i) == k]
-        model = alone
-        if model is None:
-            traffic = [parse(i.text).norm for i in items if fold_of(i) != k]
-            with threadpool_limits(limits=1):
-                weights = traffic_odds(texts, traffic)
-                if variant == "sqrt":
-                    weights = np.sqrt(weights) / np.sqrt(weights).mean()
-                model = fit(corpus, weights)
-            effective.append(weights.sum() ** 2 / (weights**2).sum() / len(weights))
-        got = model.classify_many([inbound(items[n].dataset, items[n].text) for n in held])
-        for n, p in zip(held, got, strict=True):
-            decided[n] = p.category
-    return decided, effective
+
+    def model_for(k: int) -> TrainedModel:
+        traffic = [parse(i.text).norm for i in items if fold_of(i) != k]
+        with threadpool_limits(limits=1):
+            weights = traffic_odds(texts, traffic)
+            if variant == "sqrt":
+                weights = np.sqrt(weights) / np.sqrt(weights).mean()
+            model = fit(corpus, weights)
+        effective.append(weights.sum() ** 2 / (weights**2).sum() / len(weights))
+        return model
+
+    decided = decide_by_fold(items, model_for)
+    return decided, f"effective corpus share {min(effective):.2f}-{max(effective):.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,22 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("language", choices=sorted(POOLS))
     parser.add_argument("--variants", nargs="*", choices=VARIANTS, default=list(VARIANTS))
     args = parser.parse_args(argv)
-    items = pool(args.language)
-    gold = [i.category for i in items]
-    marketing = sum(g == "marketing" for g in gold)
-    print(f"{args.language}: {len(items)} messages ({marketing} marketing), {FOLDS} folds", flush=True)
-    start = time.monotonic()
-    before, _ = decide(items, None)
-    print(f"corpus alone: {macro_f1(gold, before):.3f} ({time.monotonic() - start:.0f} s)", flush=True)
-    for variant in args.variants:
-        start = time.monotonic()
-        after, effective = decide(items, variant)
-        print(
-            f"{variant}: {macro_f1(gold, after):.3f} ({paired(gold, after, before)}; marketing found "
-            f"{marketing_found(gold, after)} of {marketing}; effective corpus share "
-            f"{min(effective):.2f}-{max(effective):.2f}; {time.monotonic() - start:.0f} s)",
-            flush=True,
-        )
+    compare_variants(args.language, args.variants, decide)
     return 0
 
 

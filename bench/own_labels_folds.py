@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import time
+from collections.abc import Callable, Sequence
 
 import realdata
 from classifier_eval import FIRST, SECOND, THIRD, inbound, macro_f1
@@ -32,7 +33,7 @@ from sklearn.linear_model import LogisticRegression
 
 from classifier import evaluation
 from classifier.examples import CORPUS, Example, read_examples, weighted
-from classifier.learning import BLOCKS, RECIPE, parse
+from classifier.learning import BLOCKS, RECIPE, TrainedModel, parse
 from classifier.training import matrix, train, vectorizer
 
 FOLDS = 5
@@ -68,22 +69,60 @@ def as_example(item: realdata.Labelled, language: str) -> Example:
     )
 
 
+def decide_by_fold(items: list[realdata.Labelled], model_for: Callable[[int], TrainedModel]) -> list[str]:
+    """Decide each fold's messages with the model `model_for` gives for that fold; return the categories."""
+    decided: list[str] = [""] * len(items)
+    for k in range(FOLDS):
+        held = [n for n, i in enumerate(items) if fold_of(i) == k]
+        got = model_for(k).classify_many([inbound(items[n].dataset, items[n].text) for n in held])
+        for n, p in zip(held, got, strict=True):
+            decided[n] = p.category
+    return decided
+
+
 def decide(items: list[realdata.Labelled], language: str, size: int, weight: int) -> list[str]:
     """Decide every message of the pool by a model trained on the corpus and N of the other folds' messages.
 
     `size` 0 with `weight` 0 is the corpus alone; `size` 0 with a weight, all the other folds' messages.
     """
     corpus = read_examples([CORPUS])
-    decided: list[str] = [""] * len(items)
-    for k in range(FOLDS):
-        held = [n for n, i in enumerate(items) if fold_of(i) == k]
+
+    def model_for(k: int) -> TrainedModel:
         others = [as_example(i, language) for i in items if fold_of(i) != k]
         own = (others if size == 0 else others[:size]) if weight else []
-        model = train([*corpus, *weighted(own, max(weight, 1))], holdout=0)
-        got = model.classify_many([inbound(items[n].dataset, items[n].text) for n in held])
-        for n, p in zip(held, got, strict=True):
-            decided[n] = p.category
-    return decided
+        return train([*corpus, *weighted(own, max(weight, 1))], holdout=0)
+
+    return decide_by_fold(items, model_for)
+
+
+def compare_variants(
+    language: str,
+    variants: Sequence[str],
+    decide_variant: Callable[[list[realdata.Labelled], str | None], tuple[list[str], str]],
+) -> None:
+    """Print the corpus model's pooled macro-F1 on a language's pool, then each variant's, paired with it.
+
+    `decide_variant(items, variant)` returns the pool's categories and a note on the models it fitted
+    (None: the corpus model).
+    """
+    items = pool(language)
+    gold = [i.category for i in items]
+    marketing = sum(g == "marketing" for g in gold)
+    print(f"{language}: {len(items)} messages ({marketing} marketing), {FOLDS} folds", flush=True)
+    start = time.monotonic()
+    before, note = decide_variant(items, None)
+    parts = [note, f"{time.monotonic() - start:.0f} s"]
+    print(f"corpus alone: {macro_f1(gold, before):.3f} ({'; '.join(filter(None, parts))})", flush=True)
+    for variant in variants:
+        start = time.monotonic()
+        after, note = decide_variant(items, variant)
+        parts = [
+            paired(gold, after, before),
+            f"marketing found {marketing_found(gold, after)} of {marketing}",
+            note,
+            f"{time.monotonic() - start:.0f} s",
+        ]
+        print(f"{variant}: {macro_f1(gold, after):.3f} ({'; '.join(filter(None, parts))})", flush=True)
 
 
 def decide_alone(items: list[realdata.Labelled]) -> list[str]:

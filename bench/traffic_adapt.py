@@ -18,19 +18,16 @@ The models are thrown away: the shipped one never sees these messages.
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Sequence
 
-import numpy as np
-from classifier_eval import inbound, macro_f1
-from own_labels_folds import FOLDS, POOLS, fold_of, marketing_found, paired, pool
+import realdata
+from own_labels_folds import POOLS, compare_variants, decide_by_fold, fold_of
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from classifier.examples import CORPUS, Example, counts, data_hash, read_examples
-from classifier.learning import BLOCKS, HEADS, RECIPE, TrainedModel, parse
-from classifier.training import from_sklearn, matrix, train, vectorizer
+from classifier.learning import BLOCKS, TrainedModel, parse
+from classifier.training import fit_heads, from_sklearn, matrix, train, vectorizer
 
 VARIANTS = ("restricted", "restricted+idf")
 
@@ -51,31 +48,24 @@ def fit(examples: Sequence[Example], traffic: list[str], idf_with_traffic: bool)
     traffic_norms = [parse(t).norm for t in traffic]
     with threadpool_limits(limits=1):
         vectorizers = {b: restricted(b, norms, traffic_norms, idf_with_traffic) for b in BLOCKS}
-        features = matrix(vectorizers, parsed)
-        heads = {}
-        for head in HEADS:
-            rows = [i for i, e in enumerate(examples) if getattr(e, head) is not None]
-            y = np.array([getattr(examples[i], head) for i in rows])
-            x = features if len(rows) == len(examples) else features[rows]
-            heads[head] = LogisticRegression(**RECIPE["logistic"]).fit(x, y)
+        heads = fit_heads(examples, matrix(vectorizers, parsed))
     return from_sklearn(vectorizers, heads, data_hash(examples), 0, counts(examples))
 
 
-def decide(items, variant: str | None) -> tuple[list[str], list[int]]:
-    """Decide every message of the pool fold by fold; return the categories and each fold's vocabulary."""
+def decide(items: list[realdata.Labelled], variant: str | None) -> tuple[list[str], str]:
+    """Decide every message of the pool fold by fold; return the categories and the vocabularies' sizes."""
     corpus = read_examples([CORPUS])
-    decided: list[str] = [""] * len(items)
     sizes = []
     alone = train(corpus, holdout=0) if variant is None else None
-    for k in range(FOLDS):
-        held = [n for n, i in enumerate(items) if fold_of(i) == k]
+
+    def model_for(k: int) -> TrainedModel:
         traffic = [i.text for i in items if fold_of(i) != k]
         model = alone or fit(corpus, traffic, idf_with_traffic=variant == "restricted+idf")
         sizes.append(sum(len(v) for v in model.vocabularies.values()))
-        got = model.classify_many([inbound(items[n].dataset, items[n].text) for n in held])
-        for n, p in zip(held, got, strict=True):
-            decided[n] = p.category
-    return decided, sizes
+        return model
+
+    decided = decide_by_fold(items, model_for)
+    return decided, f"vocabulary {min(sizes)}-{max(sizes)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,27 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("language", choices=sorted(POOLS))
     parser.add_argument("--variants", nargs="*", choices=VARIANTS, default=list(VARIANTS))
     args = parser.parse_args(argv)
-    items = pool(args.language)
-    gold = [i.category for i in items]
-    marketing = sum(g == "marketing" for g in gold)
-    print(f"{args.language}: {len(items)} messages ({marketing} marketing), {FOLDS} folds", flush=True)
-    start = time.monotonic()
-    before, sizes = decide(items, None)
-    print(
-        f"corpus alone: {macro_f1(gold, before):.3f} (vocabulary {min(sizes)}-{max(sizes)}; "
-        f"{time.monotonic() - start:.0f} s)",
-        flush=True,
-    )
-    for variant in args.variants:
-        start = time.monotonic()
-        after, sizes = decide(items, variant)
-        found = marketing_found(gold, after)
-        print(
-            f"{variant}: {macro_f1(gold, after):.3f} ({paired(gold, after, before)}; marketing found "
-            f"{found} of {marketing}; vocabulary {min(sizes)}-{max(sizes)}; "
-            f"{time.monotonic() - start:.0f} s)",
-            flush=True,
-        )
+    compare_variants(args.language, args.variants, decide)
     return 0
 
 

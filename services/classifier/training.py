@@ -91,18 +91,27 @@ def _fit(examples: Sequence[Example], seed: int) -> TrainedModel:
     norms = [p.norm for p in parsed]
     with threadpool_limits(limits=1):
         vectorizers = {block: vectorizer(block).fit(norms) for block in BLOCKS}
-        features = matrix(vectorizers, parsed)
-        heads = {}
-        for head in HEADS:
-            # Each head learns from the examples that carry its label (category-only lines: category).
-            rows = [i for i, e in enumerate(examples) if getattr(e, head) is not None]
-            y = np.array([getattr(examples[i], head) for i in rows])
-            if len(set(y.tolist())) < 2:
-                given = "only one" if rows else "no"
-                raise ValueError(f"the examples give {given} {head} label; a head needs two or more")
-            x = features if len(rows) == len(examples) else features[rows]
-            heads[head] = LogisticRegression(**RECIPE["logistic"]).fit(x, y)
+        heads = fit_heads(examples, matrix(vectorizers, parsed))
     return from_sklearn(vectorizers, heads, data_hash(lines), seed, counts(lines))
+
+
+def fit_heads(
+    examples: Sequence[Example], features: sp.csr_matrix, sample_weight: np.ndarray | None = None
+) -> dict[str, LogisticRegression]:
+    """Fit the recipe's four heads on the examples' feature rows, each on the examples that carry its
+    label (category-only lines: category), optionally with a weight per example."""
+    heads = {}
+    for head in HEADS:
+        rows = [i for i, e in enumerate(examples) if getattr(e, head) is not None]
+        y = np.array([getattr(examples[i], head) for i in rows])
+        if len(set(y.tolist())) < 2:
+            given = "only one" if rows else "no"
+            raise ValueError(f"the examples give {given} {head} label; a head needs two or more")
+        every = len(rows) == len(examples)
+        x = features if every else features[rows]
+        weights = None if sample_weight is None else sample_weight if every else sample_weight[rows]
+        heads[head] = LogisticRegression(**RECIPE["logistic"]).fit(x, y, sample_weight=weights)
+    return heads
 
 
 def train(examples: Iterable[Example], seed: int = 0, *, holdout: float | None = None) -> TrainedModel:
