@@ -111,14 +111,18 @@ def sources(language: str) -> list[tuple[str, str, list[tuple[str, str]], int | 
     return out
 
 
-def draw(language: str, earlier: list[realdata.Labelled], seed: int) -> list[dict[str, str]]:
-    """Draw a sample of one language with `seed`: the sources' quotas in order, none of `earlier`'s rows,
-    no empty text and no text equal to one already drawn or labelled."""
+def draw(
+    language: str, earlier: list[realdata.Labelled], seed: int, skip: tuple[str, ...] = ()
+) -> list[dict[str, str]]:
+    """Draw a sample of one language with `seed`: the sources' quotas in order (but the datasets in
+    `skip`), none of `earlier`'s rows, no empty text and no text equal to one already drawn or labelled."""
     taken = {(item.dataset, item.id) for item in earlier}
     seen = {item.text for item in earlier}
     rng = random.Random(seed)
     drawn = []
     for dataset, file, rows, quota in sources(language):
+        if dataset in skip:
+            continue
         order = list(range(len(rows)))
         rng.shuffle(order)
         count = 0
