@@ -45,6 +45,7 @@ def main() -> int:
         ("fr_messages", True),
         ("fr_messages_3", False),
         ("en_tweets_3", False),
+        ("en_tweets_4", False),
     ):
         first, second = rows(LABELS / f"{name}.jsonl"), rows(LABELS / f"{name}.second.jsonl")
         if split and first.keys() != second.keys():
