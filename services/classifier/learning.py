@@ -49,6 +49,9 @@ RECIPE: dict = {
     # A message the complaint head calls a complaint is support (`TrainedModel.classify_many`), decided
     # on a second labelled sample drawn after the rule for shipping it was written.
     "complaint_is_support": True,
+    # A message whose support intents together are likelier than not is support, as sure as their sum
+    # (the complaint rule's twin), decided on a fourth English sample drawn after its rule was written.
+    "support_intent_is_support": True,
 }
 EXPLANATION_SIZE = 5
 # Only the strongest features are turned back into words; the rest barely move the ranking.
@@ -235,6 +238,7 @@ class TrainedModel:
     _classes: dict[str, list] = field(init=False, repr=False)
     _intent_of: np.ndarray = field(init=False, repr=False)
     _complaint_true: int = field(init=False, repr=False)
+    _support_intents: np.ndarray = field(init=False, repr=False)
     _support: int = field(init=False, repr=False)
     _positive: int = field(init=False, repr=False)
     _negative: int = field(init=False, repr=False)
@@ -273,6 +277,7 @@ class TrainedModel:
             ]
         )
         self._complaint_true = self._classes["is_complaint"].index(True)
+        self._support_intents = np.array([i in INTENTS_OF["support"] for i in self._classes["intent"]])
         self._support = self._classes["category"].index("support")
         self._positive = self._classes["sentiment"].index("positive")
         self._negative = self._classes["sentiment"].index("negative")
@@ -337,11 +342,16 @@ class TrainedModel:
         # the surer of the two heads.
         complained = p["is_complaint"][:, self._complaint_true]
         complaint = complained >= 0.5
+        support = p["category"][:, self._support]
         if RECIPE["complaint_is_support"]:
-            support = p["category"][:, self._support]
             support = np.where(complaint, np.maximum(support, complained), support)
-            p["category"][:, self._support] = support
-            p["category"][:, 1 - self._support] = 1.0 - support
+        if RECIPE["support_intent_is_support"]:
+            # The intent head vouches for support as the complaint head does: its support intents'
+            # probabilities summed.
+            asked = p["intent"][:, self._support_intents].sum(axis=1)
+            support = np.where(asked >= 0.5, np.maximum(support, asked), support)
+        p["category"][:, self._support] = support
+        p["category"][:, 1 - self._support] = 1.0 - support
         best = p["category"].argmax(axis=1)
         # The intent is the likeliest of the chosen category's intents.
         intent_scores = np.where(self._intent_of[best], p["intent"], -1.0)

@@ -10,6 +10,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from classifier import artefact, behaviour, evaluation, learning, training
@@ -663,8 +664,41 @@ def test_a_message_the_complaint_head_calls_a_complaint_is_support(monkeypatch: 
     assert (decided.category, decided.is_complaint, decided.confidence) == ("support", True, 1.0)
     assert decided.intent in INTENTS_OF["support"]
     monkeypatch.setitem(learning.RECIPE, "complaint_is_support", False)
+    # The intent head, left as trained, may vouch for support on its own (its own test is below).
+    monkeypatch.setitem(learning.RECIPE, "support_intent_is_support", False)
     (unruled,) = model.classify_many(item)
     assert (unruled.category, unruled.is_complaint) == ("marketing", False)
+
+
+def test_a_message_the_intent_head_gives_a_support_intent_is_support(monkeypatch: pytest.MonkeyPatch):
+    """The complaint rule's twin. Forced heads: the category head says marketing for sure, the complaint
+    head sees no complaint, the intent head puts two thirds on support intents (spread over two of them,
+    so no single one is the likeliest of all): the decision is support, as sure as that sum."""
+    model = train(small_examples(), seed=0, holdout=0)
+    model._bias[model._columns["category"]] = -50.0
+    model._bias[model._columns["is_complaint"]] = -50.0
+    intents = model.labels()["intent"]
+    chosen = [i for i in intents if i in INTENTS_OF["support"]][:2]
+    marketing = [i for i in intents if i in INTENTS_OF["marketing"]][0]
+    logits = np.full(len(intents), -50.0)
+    for intent in (*chosen, marketing):
+        logits[intents.index(intent)] = 0.0
+    model._bias[model._columns["intent"]] = logits
+    model._weights[:, model._columns["intent"]] = 0.0  # the intent head's words say nothing
+    item = [Inbound(SMALL[0][1], "x", "public")]
+    (decided,) = model.classify_many(item)
+    assert (decided.category, decided.is_complaint) == ("support", False)
+    assert decided.confidence == pytest.approx(2 / 3, abs=1e-3)
+    assert decided.intent in chosen
+    monkeypatch.setitem(learning.RECIPE, "support_intent_is_support", False)
+    (unruled,) = model.classify_many(item)
+    assert (unruled.category, unruled.intent) == ("marketing", marketing)
+    # Below half, the intent head does not vouch.
+    logits[intents.index(chosen[1])] = -50.0
+    model._bias[model._columns["intent"]] = logits
+    monkeypatch.setitem(learning.RECIPE, "support_intent_is_support", True)
+    (below,) = model.classify_many(item)
+    assert below.category == "marketing"
 
 
 def _reference_explanation(model: TrainedModel, text: str, category: str) -> list[str]:
