@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from classifier import retraining
+from classifier import learning, retraining
 from classifier.examples import Example, Inbound, corpus_files, read_examples, weighted
 from classifier.learning import TrainedModel
 from classifier.retraining import folds_of, render, retrain
@@ -151,7 +151,7 @@ def test_corrections_that_contradict_the_labelling_guide_are_caught_on_the_corpu
 
 
 def test_corrections_that_teach_an_emoji_to_mean_marketing_are_caught_by_the_behaviour_checks(
-    corpus: list[Example], current: TrainedModel
+    corpus: list[Example], current: TrainedModel, monkeypatch: pytest.MonkeyPatch
 ):
     # A team that sends every "🙏" message to marketing: support pleas carrying it, moved there.
     pleas = [e for k, e in enumerate(read_examples(corpus_files())) if k % 10 and e.category == "support"]
@@ -159,6 +159,14 @@ def test_corrections_that_teach_an_emoji_to_mean_marketing_are_caught_by_the_beh
         Example(text=f"{e.text} 🙏", channel=e.channel, language=e.language, category="marketing")
         for e in pleas[::40][:150]
     ]
+    # The recipe's "a support intent is support" blunts such corrections (they teach the category alone,
+    # and the intent head still vouches for the pleas): the candidate flips few more perturbations than
+    # the model in force, and the corpus check refuses it.
+    guarded = retrain(corpus, moved, current, folds=3)
+    assert not guarded.worth_shadowing
+    assert any("corpus's held-out lines" in r for r in guarded.reasons)
+    # Without that rule the harm is plain, and the perturbation checks are what see it.
+    monkeypatch.setitem(learning.RECIPE, "support_intent_is_support", False)
     retrained = retrain(corpus, moved, current, folds=3)
     # The pattern is learnt (unseen corrections "fixed"), the written corpus barely holds the emoji, so
     # only the perturbation checks see the harm: "flight delayed again 🙏" turned marketing.
