@@ -679,7 +679,7 @@ def test_a_message_the_intent_head_gives_a_support_intent_is_support(monkeypatch
     model._bias[model._columns["is_complaint"]] = -50.0
     intents = model.labels()["intent"]
     chosen = [i for i in intents if i in INTENTS_OF["support"]][:2]
-    marketing = [i for i in intents if i in INTENTS_OF["marketing"]][0]
+    marketing = next(i for i in intents if i in INTENTS_OF["marketing"])
     logits = np.full(len(intents), -50.0)
     for intent in (*chosen, marketing):
         logits[intents.index(intent)] = 0.0
