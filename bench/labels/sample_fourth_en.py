@@ -38,9 +38,7 @@ def main() -> int:
         skip = (USED_UP,) if block == len(SEEDS) - 1 else ()
         new = draw("en", earlier, seed, skip=skip)
         drawn += new
-        earlier += [
-            realdata.Labelled(d["dataset"], d["id"], d["text"], "", False, False) for d in new
-        ]
+        earlier += [realdata.Labelled(d["dataset"], d["id"], d["text"], "", False, False) for d in new]
     out.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in drawn), encoding="utf-8")
     print(f"wrote {len(drawn)} English candidates to {out}")
     return 0
