@@ -33,11 +33,11 @@ from switchboard.contract import (
 )
 
 CLOCKS: tuple[SlaClock, ...] = get_args(SlaClock)
-# Where each match key is read: on the routed case, or on its classification.
+# The match keys read on the routed case; the others (category, intent, is_complaint, language) are
+# read on its classification.
 CASE_FIELDS = ("channel", "visibility", "queue", "priority", "skill_group")
 # A key the case holds several values of: the policy matches when one of them is allowed.
 CASE_SETS = {"tag": "tags"}
-CLASSIFICATION_FIELDS = ("category", "intent", "is_complaint", "language")
 _NUMBER = r"(\d+(?:\.\d+)?)"
 _DURATION = re.compile(f"^(?:{_NUMBER}d)?(?:{_NUMBER}h)?(?:{_NUMBER}m)?(?:{_NUMBER}s)?$")
 _UNIT_SECONDS = (86400, 3600, 60, 1)
