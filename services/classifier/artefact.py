@@ -4,7 +4,9 @@ An artefact is a directory with `model.npz` (the model's fitted numbers: vocabul
 coefficients and labels, as plain arrays) and `meta.json` (what names, checks and describes them). Nothing
 in it is code: it is read with `numpy.load(allow_pickle=False)` and JSON, without scikit-learn, so loading
 an artefact runs nothing its author chose, and a model outlives an upgrade of the library that trained
-it. The checks below catch corruption, a mismatching feature recipe or lexicon, and careless edits.
+it. The checks below catch corruption, a mismatching feature recipe or lexicon, and careless edits. A
+recipe that differs only in the rules applied after the heads score is not a mismatch: the model is
+served with this code's rules (`_check_made_for_this_code`).
 Format 1 (a pickle of scikit-learn objects, before 2026-12-07) is refused; `upgrade` rewrites it.
 """
 
@@ -25,7 +27,17 @@ import numpy as np
 
 from classifier import cues
 from classifier.examples import CORPUS, data_hash, read_examples
-from classifier.learning import BLOCKS, HEADS, RECIPE, Head, TrainedModel, recipe_hash, terms_by_column
+from classifier.learning import (
+    BLOCKS,
+    HEADS,
+    RECIPE,
+    Head,
+    TrainedModel,
+    fitted_alike,
+    model_version,
+    recipe_hash,
+    terms_by_column,
+)
 
 log = logging.getLogger(__name__)
 
@@ -243,12 +255,29 @@ def _check_made_for_this_code(
     directory: Path, info: dict, blob: bytes, name: str, *, more: dict[str, tuple[str, str]] | None = None
 ) -> None:
     """Refuse a model file that meta.json does not vouch for, or that was built for another recipe or
-    lexicon (or whatever else `more` names: key -> (value here, what it is))."""
-    expected = {
-        "recipe_sha256": (recipe_hash(), "feature recipe"),
-        "lexicon_sha256": (cues.fingerprint(), "lexicon tables"),
-        **(more or {}),
-    }
+    lexicon (or whatever else `more` names: key -> (value here, what it is)).
+
+    A recipe that differs from this code's only in its decision rules (`learning.DECISION_RULES`: what
+    is decided after the heads have scored) is accepted: the fitted numbers are the ones this code would
+    fit, and the model is served with this code's rules, under the version they name. So a release that
+    changes a rule keeps a contact centre's own model loading, instead of refusing it at start.
+    """
+    recipe = info.get("recipe")
+    if (
+        info.get("recipe_sha256") != recipe_hash()
+        and isinstance(recipe, dict)
+        and recipe_hash(recipe) == info.get("recipe_sha256")
+        and fitted_alike(recipe)
+    ):
+        log.warning(
+            "%s: built by a release with other decision rules (%s); served with this release's, as %s",
+            directory,
+            info.get("version"),
+            model_version(str(info.get("data_hash")), info.get("seed"), recipe_hash()),
+        )
+    else:
+        more = {"recipe_sha256": (recipe_hash(), "feature recipe"), **(more or {})}
+    expected = {"lexicon_sha256": (cues.fingerprint(), "lexicon tables"), **(more or {})}
     for key, (current, what) in expected.items():
         if info.get(key) != current:
             raise ArtefactError(
@@ -260,8 +289,11 @@ def _check_made_for_this_code(
 
 
 def _check_identity(directory: Path, info: dict, model: TrainedModel, stored: dict, name: str) -> None:
-    """Refuse a model whose identity is not the one stored beside it and in meta.json."""
-    found = _identity(model)
+    """Refuse a model whose identity is not the one stored beside it and in meta.json (its version as the
+    recipe it was built under names it)."""
+    found = _identity(model) | {
+        "version": model_version(model.data_hash, model.seed, str(info.get("recipe_sha256")))
+    }
     if any(info.get(key) != value for key, value in found.items()) or found != stored:
         raise ArtefactError(f"{directory}: {META_FILE} does not describe the model in {name}")
 

@@ -68,9 +68,33 @@ UNREAD_SHARE = 0.7
 UNREAD_WORDS = 3
 
 
-def recipe_hash() -> str:
-    """Hash the recipe, so a model is never run by code that would build its features differently."""
-    return hashlib.sha256(json.dumps(RECIPE, sort_keys=True).encode()).hexdigest()
+# The recipe's keys that decide after the heads have scored, not how they are fitted: a model fitted
+# under other settings of them holds the same numbers, so an artefact that differs from this code only
+# there is served with this code's rules (and named by them: `model_version`).
+DECISION_RULES = frozenset({"intent_rule", "complaint_is_support", "support_intent_is_support"})
+
+
+def recipe_hash(recipe: dict | None = None) -> str:
+    """Hash the recipe (this code's, or `recipe`), so a model is never run by code that would build its
+    features differently, and its version says which decisions it makes."""
+    return hashlib.sha256(
+        json.dumps(RECIPE if recipe is None else recipe, sort_keys=True).encode()
+    ).hexdigest()
+
+
+def fitted_alike(recipe: dict) -> bool:
+    """Whether a model built under `recipe` has the numbers this code would fit: the recipes differ at
+    most in their decision rules (`DECISION_RULES`)."""
+    return recipe_hash({k: v for k, v in recipe.items() if k not in DECISION_RULES}) == recipe_hash(
+        {k: v for k, v in RECIPE.items() if k not in DECISION_RULES}
+    )
+
+
+def model_version(data_hash: str, seed: int, recipe_sha256: str | None = None) -> str:
+    """Name a model by its family, its training data, the recipe (this code's unless given by its hash)
+    and its seed."""
+    made_of = hashlib.sha256(f"{data_hash}:{recipe_sha256 or recipe_hash()}".encode()).hexdigest()
+    return f"{FAMILY}-{made_of[:8]}-s{seed}"
 
 
 def prefixes(norm: str) -> list[str]:
@@ -295,10 +319,10 @@ class TrainedModel:
     def version(self) -> str:
         """Name the model by its family, its training data, the recipe it was built with and its seed.
 
-        The recipe counts: the same data normalised or featurised otherwise is another model.
+        The recipe counts: the same data normalised or featurised otherwise, or decided by other rules,
+        is another model.
         """
-        made_of = hashlib.sha256(f"{self.data_hash}:{recipe_hash()}".encode()).hexdigest()
-        return f"{FAMILY}-{made_of[:8]}-s{self.seed}"
+        return model_version(self.data_hash, self.seed)
 
     def labels(self) -> dict[str, list]:
         """Return the labels each head can give, in the order of its outputs."""

@@ -270,6 +270,42 @@ def test_a_saved_and_loaded_model_gives_identical_decisions(small_model: Trained
     assert meta["counts"]["language"] == {"en": 11, "fr": 9}
 
 
+def test_a_model_built_under_other_decision_rules_is_served_with_this_codes(
+    small_model: TrainedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A release that changes only what is decided after the heads (`learning.DECISION_RULES`) keeps a
+    deployed model loading, where it used to refuse it at start: the numbers are the ones this code
+    fits; the rules, and so the version, are this code's."""
+    current = small_model.version
+    with monkeypatch.context() as earlier_release:
+        earlier_release.delitem(learning.RECIPE, "support_intent_is_support")
+        earlier_release.setitem(learning.RECIPE, "complaint_is_support", False)
+        directory = artefact.save(small_model, tmp_path / "model")
+        earlier = small_model.version
+    meta = json.loads((directory / "meta.json").read_text())
+    assert meta["version"] == earlier != current
+    loaded = artefact.load(directory)
+    assert loaded.version == current
+    assert loaded.fingerprint() == small_model.fingerprint()
+    items = [Inbound.of(e) for e in small_examples()]
+    assert loaded.classify_many(items) == small_model.classify_many(items)
+    # The meta's recipe must be the one its hash names: edited, it is another recipe, refused.
+    meta["recipe"]["complaint_is_support"] = True
+    (directory / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(artefact.ArtefactError, match="another feature recipe"):
+        artefact.load(directory)
+
+
+def test_a_model_fitted_under_another_recipe_is_refused(
+    small_model: TrainedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    with monkeypatch.context() as earlier_release:
+        earlier_release.setitem(learning.RECIPE, "prefix_chars", learning.RECIPE["prefix_chars"] + 1)
+        directory = artefact.save(small_model, tmp_path / "model")
+    with pytest.raises(artefact.ArtefactError, match="another feature recipe"):
+        artefact.load(directory)
+
+
 @pytest.mark.parametrize(
     ("edit", "reason"),
     [
