@@ -14,7 +14,10 @@ test thirds, the second and, in French, the third sample; labels as read, `bench
 - terse complaints: messages labelled complaints of at most 10 words once @handles and links are left
   out. Right when called support.
 
-    .venv/bin/python bench/hard_slices.py [--model learned|DIR]
+    .venv/bin/python bench/hard_slices.py [--model learned|DIR] [--against lexicon|learned|DIR]
+
+`--against` compares with another model instead of the lexicon (a corpus round against the shipped
+model, say).
 """
 
 from __future__ import annotations
@@ -64,11 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     """Print each slice's share decided right by the model and by the lexicon, paired."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=LEARNED)
+    parser.add_argument("--against", default=LEXICON, help="the model to compare with (the lexicon)")
     args = parser.parse_args(argv)
-    model, lexicon = load_model(args.model), load_model(LEXICON)
+    model, lexicon = load_model(args.model), load_model(args.against)
+    other = getattr(lexicon, "version", args.against)
     path = realdata.DATASETS / AIRLINES / "Airline-Sentiment-2-w-AA.csv"
     tone = {row["_unit_id"]: row["airline_sentiment"] for row in realdata.dict_rows(path)}
-    print(f"model {getattr(model, 'version', args.model)} against the lexicon")
+    print(f"model {getattr(model, 'version', args.model)} against {other}")
     for lang, items in test_sets().items():
         for name, (member, right) in slices(tone).items():
             kept = [i for i in items if member(i)]
@@ -78,11 +83,11 @@ def main(argv: list[str] | None = None) -> int:
             ours = [p.category for p in model.classify_many(shaped)]
             theirs = [p.category for p in lexicon.classify_many(shaped)]
             gold = [right] * len(kept)
-            counted = evaluation.paired(gold, ours, theirs, ("model", "lexicon"))
+            counted = evaluation.paired(gold, ours, theirs, ("model", "against"))
             print(
-                f"{lang} {name} (n={len(kept)}): model {ours.count(right) / len(kept):.3f}, lexicon "
+                f"{lang} {name} (n={len(kept)}): model {ours.count(right) / len(kept):.3f}, against "
                 f"{theirs.count(right) / len(kept):.3f} (model alone right {counted.only_candidate_right}, "
-                f"lexicon alone {counted.only_current_right}, p = {counted.p_value:.3g})"
+                f"against alone {counted.only_current_right}, p = {counted.p_value:.3g})"
             )
     return 0
 
