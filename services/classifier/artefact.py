@@ -248,6 +248,8 @@ def _load(directory: Path) -> tuple[TrainedModel, bytes, bytes]:
     except (ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
         raise ArtefactError(f"{directory}: cannot rebuild the model from {MODEL_FILE}: {exc!r}") from None
     _check_identity(directory, info, model, identity, MODEL_FILE)
+    if info.get("version") != model.version:
+        model.built_as = info.get("version")
     return model, blob, meta_bytes
 
 

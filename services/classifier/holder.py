@@ -204,6 +204,8 @@ class ModelHolder:
         loaded = self.current
         return {
             "version": loaded.model.version if loaded else None,
+            # Set when the artefact was built by a release with other decision rules (served with ours).
+            "built_as": getattr(loaded.model, "built_as", None) if loaded else None,
             "source": loaded.source if loaded else str(self.directory or self.spec),
             "loaded_at": loaded.loaded_at.isoformat() if loaded else None,
             "digest": loaded.stamp.meta if loaded and loaded.stamp else None,

@@ -257,6 +257,9 @@ class TrainedModel:
     # Log-odds added to the support side of the category head: the training data is balanced, a contact
     # centre's traffic is mostly support (see `support_shift`).
     support_shift: float = 0.0
+    # The version the release that built the artefact named it, when this code's decision rules name it
+    # otherwise (`artefact._check_made_for_this_code`); None when the two agree.
+    built_as: str | None = None
     _vocab: list[dict[str, int]] = field(init=False, repr=False)
     _idf_all: np.ndarray = field(init=False, repr=False)
     _classes: dict[str, list] = field(init=False, repr=False)

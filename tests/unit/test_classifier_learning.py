@@ -15,6 +15,7 @@ import pytest
 
 from classifier import artefact, behaviour, evaluation, learning, training
 from classifier import model as baseline
+from classifier.choice import LIVE, load_model
 from classifier.examples import (
     INTENTS_OF,
     Example,
@@ -24,6 +25,7 @@ from classifier.examples import (
     read_examples,
     split,
 )
+from classifier.holder import ModelHolder
 from classifier.learning import TrainedModel, recipe_hash
 from classifier.model import normalise
 from classifier.training import train
@@ -262,7 +264,7 @@ def test_channel_facts_reach_priority_and_private_replies(small_model: TrainedMo
 def test_a_saved_and_loaded_model_gives_identical_decisions(small_model: TrainedModel, tmp_path: Path):
     loaded = artefact.load(artefact.save(small_model, tmp_path / "model"))
     items = [Inbound.of(e) for e in small_examples()]
-    assert loaded.version == small_model.version
+    assert (loaded.version, loaded.built_as) == (small_model.version, None)
     assert loaded.fingerprint() == small_model.fingerprint()
     assert loaded.classify_many(items) == small_model.classify_many(items)
     meta = json.loads((tmp_path / "model" / "meta.json").read_text())
@@ -285,10 +287,13 @@ def test_a_model_built_under_other_decision_rules_is_served_with_this_codes(
     meta = json.loads((directory / "meta.json").read_text())
     assert meta["version"] == earlier != current
     loaded = artefact.load(directory)
-    assert loaded.version == current
+    assert (loaded.version, loaded.built_as) == (current, earlier)
     assert loaded.fingerprint() == small_model.fingerprint()
     items = [Inbound.of(e) for e in small_examples()]
     assert loaded.classify_many(items) == small_model.classify_many(items)
+    # The service says so: GET /v1/model gives both names.
+    served = ModelHolder(LIVE, str(directory), load_model).describe()
+    assert (served["version"], served["built_as"]) == (current, earlier)
     # The meta's recipe must be the one its hash names: edited, it is another recipe, refused.
     meta["recipe"]["complaint_is_support"] = True
     (directory / "meta.json").write_text(json.dumps(meta))
