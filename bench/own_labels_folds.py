@@ -95,6 +95,22 @@ def decide(items: list[realdata.Labelled], language: str, size: int, weight: int
     return decide_by_fold(items, model_for)
 
 
+def variants_main(
+    argv: list[str] | None,
+    description: str,
+    variants: Sequence[str],
+    decide_variant: Callable[[list[realdata.Labelled], str | None], tuple[list[str], str]],
+) -> int:
+    """The command line of a script that compares variants of the corpus model on a language's pool:
+    `LANGUAGE [--variants ...]`, then `compare_variants`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("language", choices=sorted(POOLS))
+    parser.add_argument("--variants", nargs="*", choices=variants, default=list(variants))
+    args = parser.parse_args(argv)
+    compare_variants(args.language, args.variants, decide_variant)
+    return 0
+
+
 def compare_variants(
     language: str,
     variants: Sequence[str],

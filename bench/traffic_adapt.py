@@ -17,11 +17,10 @@ The models are thrown away: the shipped one never sees these messages.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
 import realdata
-from own_labels_folds import POOLS, compare_variants, decide_by_fold, fold_of
+from own_labels_folds import decide_by_fold, fold_of, variants_main
 from sklearn.feature_extraction.text import TfidfVectorizer
 from threadpoolctl import threadpool_limits
 
@@ -70,12 +69,7 @@ def decide(items: list[realdata.Labelled], variant: str | None) -> tuple[list[st
 
 def main(argv: list[str] | None = None) -> int:
     """Print the corpus model's pooled macro-F1, then each variant's, paired with it."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("language", choices=sorted(POOLS))
-    parser.add_argument("--variants", nargs="*", choices=VARIANTS, default=list(VARIANTS))
-    args = parser.parse_args(argv)
-    compare_variants(args.language, args.variants, decide)
-    return 0
+    return variants_main(argv, __doc__.splitlines()[0], VARIANTS, decide)
 
 
 if __name__ == "__main__":
