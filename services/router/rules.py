@@ -101,6 +101,11 @@ def _check_account(account: str) -> str:
     return account
 
 
+def _account_key(channel: str, name: str) -> str:
+    """Spell an account one way, for rules and messages alike: no space around the colon, case-folded."""
+    return f"{channel.strip()}:{name.strip()}".casefold()
+
+
 def _as_text(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
@@ -120,7 +125,7 @@ def accounts_written_to(message: sc.Message) -> frozenset[str]:
             found.append(str(value))
     if isinstance(metadata.get("account"), str):
         found.append(metadata["account"])
-    return frozenset(f"{channel}:{name.strip()}".casefold() for name in found if name.strip())
+    return frozenset(_account_key(channel, name) for name in found if name.strip())
 
 
 def _check_keyword(word: str) -> str:
@@ -427,9 +432,8 @@ def _author(handle_list: list[str], id_list: list[str]) -> Check:
 
 
 def _account(names: list[str]) -> Check:
-    # As `accounts_written_to` spells them: no space around the colon, case-folded.
     split = (name.partition(":") for name in names)
-    wanted = frozenset(f"{channel.strip()}:{name.strip()}".casefold() for channel, _, name in split)
+    wanted = frozenset(_account_key(channel, name) for channel, _, name in split)
     return lambda f: not wanted.isdisjoint(f.accounts())
 
 
