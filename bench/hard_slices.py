@@ -64,13 +64,13 @@ def slices(tone: dict[str, str]) -> dict[str, tuple[Callable[[realdata.Labelled]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print each slice's share decided right by the model and by the lexicon, paired."""
+    """Print each slice's share decided right by the model and by the one compared with, paired."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=LEARNED)
     parser.add_argument("--against", default=LEXICON, help="the model to compare with (the lexicon)")
     args = parser.parse_args(argv)
-    model, lexicon = load_model(args.model), load_model(args.against)
-    other = getattr(lexicon, "version", args.against)
+    model, against = load_model(args.model), load_model(args.against)
+    other = getattr(against, "version", args.against)
     path = realdata.DATASETS / AIRLINES / "Airline-Sentiment-2-w-AA.csv"
     tone = {row["_unit_id"]: row["airline_sentiment"] for row in realdata.dict_rows(path)}
     print(f"model {getattr(model, 'version', args.model)} against {other}")
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             shaped = [inbound(i.dataset, i.text) for i in kept]
             ours = [p.category for p in model.classify_many(shaped)]
-            theirs = [p.category for p in lexicon.classify_many(shaped)]
+            theirs = [p.category for p in against.classify_many(shaped)]
             gold = [right] * len(kept)
             counted = evaluation.paired(gold, ours, theirs, ("model", "against"))
             print(
