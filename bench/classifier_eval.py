@@ -48,6 +48,7 @@ from classifier import model as lexicon_model
 from classifier.choice import LEARNED, LEXICON, load_classifier
 from classifier.examples import CORPUS, Example, Inbound, read_examples
 from classifier.training import train
+from ingest.channels.x import as_written
 from router.rules import SHIPPED_RULES, RuleSet, load_rules
 from switchboard.contract import (
     Author,
@@ -100,8 +101,11 @@ def predictor(spec: str, train_paths: list[str] | None) -> tuple[Predict, str]:
 
 
 def inbound(dataset: str, text: str) -> Inbound:
-    """Shape a real message as ingest would hand it to the classifier."""
+    """Shape a real message as ingest would hand it to the classifier (a tweet's text as written: the
+    public datasets keep X's `&amp;`, which ingest's X adapter undoes)."""
     channel = CHANNEL.get(dataset, "x")
+    if channel == "x":
+        text = as_written(text)
     return Inbound(text, channel, default_visibility(channel))
 
 

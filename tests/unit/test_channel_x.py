@@ -231,3 +231,21 @@ def test_a_text_over_the_limit_is_kept_cut_to_the_limit_and_flagged_as_truncated
     assert [len(i.text) for i in parsed.items] == [30, 30]
     assert all(i.metadata["truncated"] is True for i in parsed.items)
     assert x.parse(json.loads(fixture("tweets.json"))).items[1].metadata == {"for_user_id": BRAND}
+
+
+def test_a_tweets_html_entities_are_undone_once_and_the_limit_counts_the_written_text():
+    payload = json.loads(fixture("tweets.json"))
+    first = payload["tweet_create_events"][0]
+    # What X sends for: @NovaTel billing & refunds <3 ... I typed "&lt;" on purpose & "&amp;" too
+    first["text"] = (
+        '@NovaTel billing &amp; refunds &lt;3 ... I typed "&amp;lt;" on purpose &amp; "&amp;amp;" too'
+    )
+    item = x.parse(payload).items[0]
+    assert item.text == '@NovaTel billing & refunds <3 ... I typed "&lt;" on purpose & "&amp;" too'
+    # The limit cuts the text as written, not as escaped.
+    assert x.parse(payload, max_text_chars=20).items[0].text == "@NovaTel billing & r"
+    # An extended tweet's full text is undone too; a text without "&" is left as it is.
+    second = payload["tweet_create_events"][1]
+    second["extended_tweet"]["full_text"] = "@NovaTel fibre &gt; 6 hours down"
+    assert x.parse(payload).items[1].text == "@NovaTel fibre > 6 hours down"
+    assert x.as_written("plain; text &") == "plain; text &"

@@ -182,11 +182,23 @@ def parse(payload: dict[str, Any], max_text_chars: int | None = None) -> Parsed:
     return Parsed(items, len(found) - len(items) + others)
 
 
+def as_written(text: str) -> str:
+    """Return a tweet's text as its author wrote it.
+
+    X sends a tweet's `text` and `full_text` with `&`, `<` and `>` escaped as HTML entities (`&amp;`,
+    `&lt;`, `&gt;`) and nothing else, so an agent would read "&amp;" and the classifier a word "amp".
+    `&amp;` is undone last: a customer who typed "&lt;" arrives as "&amp;lt;" and keeps it.
+    """
+    if "&" not in text:
+        return text
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def _tweet(hook: Payload, tweet: Tweet, limit: int | None) -> MessageIn | None:
     # The account's own tweets and plain retweets are not something a customer wrote to the brand.
     if tweet.user.id_str == hook.for_user_id or tweet.retweeted_status is not None:
         return None
-    text = tweet.extended_tweet.full_text if tweet.extended_tweet else (tweet.text or "")
+    text = as_written(tweet.extended_tweet.full_text if tweet.extended_tweet else (tweet.text or ""))
     if not text.strip():
         return None
     user = tweet.user
