@@ -36,6 +36,7 @@ from classifier_eval import predictor
 from redis.asyncio import Redis
 
 from classifier.examples import Inbound
+from ingest.channels.x import as_written
 from router.handlers import Deps, route_messages
 from router.rules import SHIPPED_RULES, RuleSet, parse_rules
 from router.store import RedisCaseStore
@@ -48,7 +49,8 @@ NOW = datetime(2026, 11, 19, 10, 0, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class Conversation:
-    """A customer's turns in one conversation with a brand, in order."""
+    """A customer's turns in one conversation with a brand, in order, as ingest gives them (tweets: X's
+    `&amp;`, `&lt;` and `&gt;` undone)."""
 
     key: str
     turns: list[str]
@@ -60,7 +62,7 @@ def ibm(datasets=realdata.DATASETS) -> list[Conversation]:
     for split in ("dev", "test"):
         path = datasets / "ibm-twitter-customer-care-cdp" / f"{split}.json"
         for index, conversation in enumerate(json.loads(realdata.read_text(path))):
-            turns = [t["message"] for t in conversation["dialogContent"] if "client" in t]
+            turns = [as_written(t["message"]) for t in conversation["dialogContent"] if "client" in t]
             out.append(Conversation(f"ibm-{split}-{index}", turns))
     return out
 
@@ -72,7 +74,7 @@ def twacs(datasets=realdata.DATASETS) -> list[Conversation]:
     for row in realdata.dict_rows(path):
         later = re.findall(r"<cust__(.*?)__cust>", row["context"], re.S)
         turns = [realdata.clean_twacs(row["first_utterance"])] + [realdata.clean_twacs(t) for t in later]
-        out.append(Conversation(f"twacs-{row['first_tweet_id']}", [t for t in turns if t]))
+        out.append(Conversation(f"twacs-{row['first_tweet_id']}", [as_written(t) for t in turns if t]))
     return out
 
 
