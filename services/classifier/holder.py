@@ -214,4 +214,7 @@ class ModelHolder:
             "evaluation": getattr(loaded.model, "evaluation", None) if loaded else None,
             # What it was trained on: lines per label and language, and by weight when some counted more.
             "counts": getattr(loaded.model, "counts", None) if loaded else None,
+            # Trained with a contact centre's own labels (`--own`): English messages are then decided
+            # without the two support rules (`learning.RECIPE["own_labels_english_without_support_rules"]`).
+            "taught_by_own_labels": getattr(loaded.model, "taught_by_own_labels", False) if loaded else None,
         }

@@ -24,6 +24,7 @@ from classifier.examples import (
     data_hash,
     read_examples,
     split,
+    weighted,
 )
 from classifier.holder import ModelHolder
 from classifier.learning import TrainedModel, recipe_hash
@@ -898,3 +899,36 @@ def test_a_message_of_words_the_model_never_learned_is_unsure(held_out):
     texts = ["@zzqx @yyqx @xxqx 123456 colis pas arrivé", "#zzqx #yyqx #xxqx #wwqx colis pas arrivé"]
     _, tokens = model._featurise([learning.parse(t) for t in texts])
     assert tokens.unread == [False, False]
+
+
+def test_a_model_taught_by_own_labels_decides_english_without_the_support_rules(tmp_path: Path):
+    """Own labels (lines counted more than once, `--own`) teach the category head a brand's marketing;
+    on English messages the complaint and intent heads, trained on the corpus alone, no longer overrule
+    it. French messages keep both rules. Forced heads, as in the complaint rule's test: the category head
+    says marketing for sure, the complaint head says complaint for sure."""
+    own = [
+        Example(text="great match last night, what a goal", channel="x", language="en", category="marketing"),
+        Example(text="colis toujours pas arrivé", channel="x", language="fr", category="support"),
+    ]
+    english, french = Inbound(SMALL[10][1], "x", "public"), Inbound(SMALL[0][1], "x", "public")
+
+    def forced(model: TrainedModel) -> TrainedModel:
+        model._bias[model._columns["category"]] = -50.0  # marketing, p(support) ~ 0
+        model._bias[model._columns["is_complaint"]] = 50.0  # complaint, p ~ 1
+        return model
+
+    corpus_only = forced(train(small_examples(), seed=0, holdout=0))
+    taught = train([*small_examples(), *weighted(own, 5)], seed=0, holdout=0)
+    assert not corpus_only.taught_by_own_labels and taught.taught_by_own_labels
+    # Saved and loaded, the model still knows it was taught by own labels (its counts say so).
+    directory = artefact.save(taught, tmp_path / "model")
+    taught = forced(artefact.load(directory))
+    assert taught.taught_by_own_labels
+    # GET /v1/model says so.
+    assert ModelHolder(LIVE, str(directory), load_model).describe()["taught_by_own_labels"] is True
+    assert [d.language for d in taught.classify_many([english, french])] == ["en", "fr"]
+    assert [d.category for d in corpus_only.classify_many([english, french])] == ["support", "support"]
+    assert [d.category for d in taught.classify_many([english, french])] == ["marketing", "support"]
+    # Own labels counted once are not told apart from the corpus: the rules hold.
+    once = forced(train([*small_examples(), *weighted(own, 1)], seed=0, holdout=0))
+    assert [d.category for d in once.classify_many([english, french])] == ["support", "support"]
