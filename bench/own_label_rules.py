@@ -26,11 +26,10 @@ import sys
 
 import own_labels_folds as olf
 import realdata
-from classifier_eval import FIRST, FOURTH, SECOND, THIRD, inbound, macro_f1
+from classifier_eval import FIRST, FOURTH, SECOND, THIRD, macro_f1
 
 from classifier import learning
-from classifier.examples import CORPUS, read_examples, weighted
-from classifier.training import train
+from classifier.examples import CORPUS, read_examples
 
 POOLS = {
     "en12": ("en", [FIRST["en"], SECOND["en"]]),
@@ -42,47 +41,24 @@ WEIGHT = 5
 RULE_KEYS = ("complaint_is_support", "support_intent_is_support", "own_labels_english_without_support_rules")
 # Each way as the recipe's settings of the three decision rules it concerns.
 WAYS = {
-    "everywhere": {
-        "complaint_is_support": True,
-        "support_intent_is_support": True,
-        "own_labels_english_without_support_rules": False,
-    },
+    "everywhere": dict(zip(RULE_KEYS, (True, True, False), strict=True)),
     "shipped": {key: learning.RECIPE[key] for key in RULE_KEYS},
-    "off": {
-        "complaint_is_support": False,
-        "support_intent_is_support": False,
-        "own_labels_english_without_support_rules": False,
-    },
+    "off": dict.fromkeys(RULE_KEYS, False),
 }
-
-
-def pool(files: list[str]) -> list[realdata.Labelled]:
-    """Return a pool in `own_labels_folds`' hash order, each text once (its first label kept)."""
-    seen: dict[str, realdata.Labelled] = {}
-    for file in files:
-        for item in realdata.load(realdata.LABELS / file):
-            seen.setdefault(item.text, item)
-    return sorted(seen.values(), key=lambda i: olf.digest(i.text))
 
 
 def decided_three_ways(items: list[realdata.Labelled], language: str, size: int) -> dict[str, list[str]]:
     """Decide every message of the pool by its fold's model, each way; `size` 0 takes all the others."""
     corpus = read_examples([CORPUS])
-    out = {way: [""] * len(items) for way in WAYS}
-    for k in range(olf.FOLDS):
-        others = [olf.as_example(i, language) for i in items if olf.fold_of(i) != k]
-        model = train([*corpus, *weighted(others if size == 0 else others[:size], WEIGHT)], holdout=0)
-        held = [n for n, i in enumerate(items) if olf.fold_of(i) == k]
-        messages = [inbound(items[n].dataset, items[n].text) for n in held]
-        for way, settings in WAYS.items():
-            saved = {key: learning.RECIPE[key] for key in settings}
-            learning.RECIPE.update(settings)
-            try:
-                decided = model.classify_many(messages)
-            finally:
-                learning.RECIPE.update(saved)
-            for n, p in zip(held, decided, strict=True):
-                out[way][n] = p.category
+    models = [olf.fold_model(items, language, k, size, WEIGHT, corpus) for k in range(olf.FOLDS)]
+    out = {}
+    for way, settings in WAYS.items():
+        saved = {key: learning.RECIPE[key] for key in settings}
+        learning.RECIPE.update(settings)
+        try:
+            out[way] = olf.decide_by_fold(items, models.__getitem__)
+        finally:
+            learning.RECIPE.update(saved)
     return out
 
 
@@ -93,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="*", type=int, default=[1000, 0], help="0: all the other folds")
     args = parser.parse_args(argv)
     language, files = POOLS[args.pool]
-    items = pool(files)
+    items = olf.pool_of(files)
     gold = [i.category for i in items]
     print(f"{args.pool}: {len(items)} messages ({gold.count('marketing')} marketing), own labels x{WEIGHT}")
     for size in args.sizes:

@@ -47,8 +47,13 @@ def digest(text: str) -> str:
 
 def pool(language: str) -> list[realdata.Labelled]:
     """Return one language's pool in hash order, each text once (its first label kept)."""
+    return pool_of(POOLS[language])
+
+
+def pool_of(files: Sequence[str]) -> list[realdata.Labelled]:
+    """Return the labelled messages of these files in hash order, each text once (its first label kept)."""
     seen: dict[str, realdata.Labelled] = {}
-    for file in POOLS[language]:
+    for file in files:
         for item in realdata.load(realdata.LABELS / file):
             seen.setdefault(item.text, item)
     return sorted(seen.values(), key=lambda i: digest(i.text))
@@ -86,13 +91,17 @@ def decide(items: list[realdata.Labelled], language: str, size: int, weight: int
     `size` 0 with `weight` 0 is the corpus alone; `size` 0 with a weight, all the other folds' messages.
     """
     corpus = read_examples([CORPUS])
+    return decide_by_fold(items, lambda k: fold_model(items, language, k, size, weight, corpus))
 
-    def model_for(k: int) -> TrainedModel:
-        others = [as_example(i, language) for i in items if fold_of(i) != k]
-        own = (others if size == 0 else others[:size]) if weight else []
-        return train([*corpus, *weighted(own, max(weight, 1))], holdout=0)
 
-    return decide_by_fold(items, model_for)
+def fold_model(
+    items: list[realdata.Labelled], language: str, k: int, size: int, weight: int, corpus: list[Example]
+) -> TrainedModel:
+    """Train fold `k`'s model: the corpus and the first `size` messages of the other folds (0: all of
+    them), each counted `weight` times (weight 0: none of them)."""
+    others = [as_example(i, language) for i in items if fold_of(i) != k]
+    own = (others if size == 0 else others[:size]) if weight else []
+    return train([*corpus, *weighted(own, max(weight, 1))], holdout=0)
 
 
 def variants_main(
